@@ -1,0 +1,227 @@
+//! Content-defined chunking: FastCDC (2020) over a gear table keyed from the
+//! backup key, so chunk boundaries, like chunk ids, reveal nothing to anyone
+//! without the key (a public gear table would let the storage provider
+//! fingerprint known files by their chunk sizes).
+
+use std::io::{self, Read};
+
+use arca_crypto::SubKey;
+use bytes::{Bytes, BytesMut};
+use fastcdc::v2020::{Normalization, cut_gear, select_masks};
+use serde::{Deserialize, Serialize};
+
+/// Chunk size bounds, recorded in the repository config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkerParams {
+    pub min_size: u32,
+    pub avg_size: u32,
+    pub max_size: u32,
+}
+
+impl Default for ChunkerParams {
+    /// 64 KiB / 256 KiB / 1 MiB. A day of new messages touches scattered
+    /// 4 KiB pages of a SQLite database; smaller chunks upload less of it,
+    /// while 256 KiB keeps the index of a multi-GB backup to a few
+    /// megabytes.
+    fn default() -> Self {
+        Self {
+            min_size: 64 * 1024,
+            avg_size: 256 * 1024,
+            max_size: 1024 * 1024,
+        }
+    }
+}
+
+impl ChunkerParams {
+    /// Rejects sizes FastCDC cannot work with.
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = self.min_size >= 64
+            && self.min_size % 2 == 0
+            && self.avg_size % 2 == 0
+            && self.max_size % 2 == 0
+            && self.min_size < self.avg_size
+            && self.avg_size < self.max_size
+            && self.max_size <= 64 * 1024 * 1024;
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("invalid chunker sizes {self:?}"))
+        }
+    }
+}
+
+/// Splits byte streams into chunks; one per repository.
+#[derive(Clone)]
+pub struct Chunker {
+    params: ChunkerParams,
+    gear: Box<[u64; 256]>,
+    gear_ls: Box<[u64; 256]>,
+    mask_s: u64,
+    mask_l: u64,
+}
+
+impl std::fmt::Debug for Chunker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Chunker({:?}, gear: REDACTED)", self.params)
+    }
+}
+
+/// How much is read from a file at a time.
+const READ_SIZE: usize = 4 * 1024 * 1024;
+
+impl Chunker {
+    /// The chunker of the repository whose gear key is `gear_key`. The table
+    /// is the first 2048 bytes of the key's BLAKE3 XOF, as 256 little-endian
+    /// u64 values.
+    pub fn new(gear_key: &SubKey, params: ChunkerParams) -> Self {
+        let mut bytes = [0u8; 256 * 8];
+        gear_key.expand(&mut bytes);
+        let mut gear = Box::new([0u64; 256]);
+        for (g, b) in gear.iter_mut().zip(bytes.chunks_exact(8)) {
+            *g = u64::from_le_bytes(b.try_into().expect("chunks_exact(8) yields 8 bytes"));
+        }
+        let mut gear_ls = Box::new([0u64; 256]);
+        for (l, g) in gear_ls.iter_mut().zip(gear.iter()) {
+            *l = g << 1;
+        }
+        let (mask_s, mask_l) = select_masks(params.avg_size as usize, Normalization::Level1);
+        Self {
+            params,
+            gear,
+            gear_ls,
+            mask_s,
+            mask_l,
+        }
+    }
+
+    pub fn params(&self) -> ChunkerParams {
+        self.params
+    }
+
+    /// Length of the first chunk of `data`, given that `data` is the whole
+    /// rest of the stream or at least `max_size` long.
+    pub fn cut(&self, data: &[u8]) -> usize {
+        let p = self.params;
+        cut_gear(
+            data,
+            p.min_size as usize,
+            p.avg_size as usize,
+            p.max_size as usize,
+            self.mask_s,
+            self.mask_l,
+            self.mask_s << 1,
+            self.mask_l << 1,
+            &self.gear[..],
+            &self.gear_ls[..],
+        )
+        .1
+    }
+
+    /// Reads `source` to its end and calls `each` with every chunk in order.
+    /// Chunks are cheap, reference-counted slices of the read buffer.
+    /// Returns the number of bytes read.
+    pub fn chunk_stream<R: Read, E: From<io::Error>>(
+        &self,
+        mut source: R,
+        mut each: impl FnMut(Bytes) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let max = self.params.max_size as usize;
+        let mut buf = BytesMut::new();
+        let mut eof = false;
+        let mut total = 0u64;
+        loop {
+            while !eof && buf.len() < max {
+                let filled = buf.len();
+                buf.reserve(READ_SIZE.max(max));
+                let spare = buf.capacity() - filled;
+                buf.resize(filled + spare, 0);
+                let n = loop {
+                    match source.read(&mut buf[filled..]) {
+                        Ok(n) => break n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            buf.truncate(filled);
+                            return Err(e.into());
+                        }
+                    }
+                };
+                buf.truncate(filled + n);
+                total += n as u64;
+                eof = n == 0;
+            }
+            if buf.is_empty() {
+                return Ok(total);
+            }
+            let len = self.cut(&buf);
+            each(buf.split_to(len).freeze())?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arca_crypto::{BackupKey, Purpose};
+
+    fn chunker(seed: u8) -> Chunker {
+        let key = BackupKey::from_bytes([seed; 32]).derive(Purpose::ChunkerGear);
+        Chunker::new(&key, ChunkerParams::default())
+    }
+
+    fn pseudo_random(len: usize, seed: u8) -> Vec<u8> {
+        let mut out = vec![0u8; len];
+        BackupKey::from_bytes([seed; 32])
+            .derive(Purpose::DataId)
+            .expand(&mut out);
+        out
+    }
+
+    fn lengths(c: &Chunker, data: &[u8]) -> Vec<usize> {
+        let mut out = Vec::new();
+        c.chunk_stream::<_, io::Error>(data, |b| {
+            out.push(b.len());
+            Ok(())
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn chunks_cover_the_input_within_bounds() {
+        let c = chunker(1);
+        let data = pseudo_random(20 << 20, 9);
+        let lens = lengths(&c, &data);
+        assert_eq!(lens.iter().sum::<usize>(), data.len());
+        let p = c.params();
+        for l in &lens[..lens.len() - 1] {
+            assert!(*l >= p.min_size as usize && *l <= p.max_size as usize);
+        }
+        let avg = data.len() / lens.len();
+        assert!(avg > 128 << 10 && avg < 512 << 10, "average {avg}");
+    }
+
+    #[test]
+    fn boundaries_resynchronise_after_an_insert() {
+        let c = chunker(1);
+        let data = pseudo_random(8 << 20, 3);
+        let mut edited = data.clone();
+        edited.splice(3_000_000..3_000_000, b"a new message".iter().copied());
+        let a = lengths(&c, &data);
+        let b = lengths(&c, &edited);
+        let tail = |v: &[usize]| v[v.len() - 5..].to_vec();
+        assert_eq!(tail(&a), tail(&b), "chunks after the edit are the same");
+    }
+
+    #[test]
+    fn boundaries_depend_on_the_key() {
+        let data = pseudo_random(8 << 20, 3);
+        assert_ne!(lengths(&chunker(1), &data), lengths(&chunker(2), &data));
+    }
+
+    #[test]
+    fn tiny_and_empty_streams() {
+        let c = chunker(1);
+        assert!(lengths(&c, &[]).is_empty());
+        assert_eq!(lengths(&c, b"x"), vec![1]);
+    }
+}

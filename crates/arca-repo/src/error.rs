@@ -1,0 +1,86 @@
+//! Errors that name what went wrong and what the user can do about it.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no arca repository at {location}: create one with `arca init`, or check --repo")]
+    NoRepository { location: String },
+
+    #[error("{location} already holds a repository or other files: choose an empty or new folder")]
+    AlreadyExists { location: String },
+
+    #[error(
+        "this recovery key does not open repository {location}: check the 64 digits \
+         (each group of 4 is 0-9 and a-f)"
+    )]
+    WrongKey { location: String },
+
+    #[error(
+        "repository {location} has format version {found}, newer than this arca understands \
+         (version {supported}): upgrade arca"
+    )]
+    NewerFormat {
+        location: String,
+        found: u8,
+        supported: u8,
+    },
+
+    #[error("{location} is not an arca repository (its config object has no arca header)")]
+    NotARepository { location: String },
+
+    #[error("repository object {object} is damaged: {reason}; run `arca check --read-data`")]
+    Damaged { object: String, reason: String },
+
+    #[error("storage error on {object}: {source}")]
+    Storage {
+        object: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("no space left on the device while writing {path}: free some space or restore to another disk")]
+    NoSpace { path: PathBuf },
+
+    #[error("no snapshot matches {query:?}: list them with `arca snapshots`")]
+    SnapshotNotFound { query: String },
+
+    #[error("{query:?} matches more than one snapshot: give more digits of its id")]
+    AmbiguousSnapshot { query: String },
+
+    #[error("the repository has no snapshots yet: run `arca backup` first")]
+    NoSnapshots,
+
+    #[error("{path:?} is not in this snapshot: list its contents with `arca ls`")]
+    PathNotInSnapshot { path: String },
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub(crate) fn damaged(object: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Damaged {
+            object: object.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        let path = path.into();
+        if source.raw_os_error() == Some(libc::ENOSPC) {
+            Error::NoSpace { path }
+        } else {
+            Error::Io { path, source }
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Opening and creating repositories, and reading their objects.
+
+use arca_crypto::{BackupKey, IdKey, ObjectKey, Purpose, Salt, SubKey};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::chunker::{Chunker, ChunkerParams};
+use crate::error::{Error, Result};
+use crate::format::{self, FORMAT_VERSION, HEADER_LEN, MetaKind, OpenMetaError};
+use crate::id::{BlobId, BlobType, ObjectName};
+use crate::index::{Index, index_path};
+use crate::pack::{self, PackInfo};
+use crate::snapshot::{Snapshot, snapshot_path};
+use crate::storage::Storage;
+use crate::tree::Tree;
+
+/// Name of the config object.
+const CONFIG: &str = "config";
+/// Bytes of the BLAKE3 checksum after the sealed config.
+const CHECKSUM_LEN: usize = 32;
+
+/// The repository's settings, stored encrypted in `config`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Random id of this repository.
+    pub id: [u8; 16],
+    pub chunker: ChunkerParams,
+    pub created: i64,
+    /// Named, versioned additions (for example how the key is escrowed),
+    /// so later features extend the config without a format change.
+    pub extensions: Vec<(String, Vec<u8>)>,
+}
+
+/// The subkeys of one repository.
+pub(crate) struct Keys {
+    pub blob: SubKey,
+    pub meta: SubKey,
+    pub data_id: IdKey,
+    pub tree_id: IdKey,
+    pub gear: SubKey,
+}
+
+impl Keys {
+    fn derive(key: &BackupKey) -> Self {
+        Self {
+            blob: key.derive(Purpose::BlobEncryption),
+            meta: key.derive(Purpose::MetadataEncryption),
+            data_id: IdKey::new(key.derive(Purpose::DataId)),
+            tree_id: IdKey::new(key.derive(Purpose::TreeId)),
+            gear: key.derive(Purpose::ChunkerGear),
+        }
+    }
+}
+
+/// An open repository.
+pub struct Repository {
+    storage: Storage,
+    pub(crate) keys: Keys,
+    config: Config,
+    chunker: Chunker,
+}
+
+impl std::fmt::Debug for Repository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Repository({})", self.storage.location())
+    }
+}
+
+pub(crate) fn now() -> (i64, u32) {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_secs() as i64, d.subsec_nanos())
+}
+
+impl Repository {
+    /// Creates a repository in empty storage.
+    pub fn init(storage: Storage, key: &BackupKey) -> Result<Self> {
+        Self::init_with(storage, key, ChunkerParams::default())
+    }
+
+    /// Creates a repository with explicit chunk sizes.
+    pub fn init_with(storage: Storage, key: &BackupKey, chunker: ChunkerParams) -> Result<Self> {
+        chunker.validate().map_err(Error::Invalid)?;
+        if !storage.list("")?.is_empty() {
+            return Err(Error::AlreadyExists {
+                location: storage.location().to_string(),
+            });
+        }
+        let mut id = [0u8; 16];
+        arca_crypto::fill_random(&mut id);
+        let config = Config {
+            id,
+            chunker,
+            created: now().0,
+            extensions: Vec::new(),
+        };
+        let keys = Keys::derive(key);
+        let mut sealed = format::seal_meta(&keys.meta, MetaKind::Config, &config)?;
+        let checksum = arca_crypto::content_hash(&sealed);
+        sealed.extend_from_slice(&checksum);
+        storage.put(CONFIG, Bytes::from(sealed), true)?;
+        let chunker = Chunker::new(&keys.gear, config.chunker);
+        Ok(Self {
+            storage,
+            keys,
+            config,
+            chunker,
+        })
+    }
+
+    /// Opens an existing repository with its backup key.
+    pub fn open(storage: Storage, key: &BackupKey) -> Result<Self> {
+        let location = storage.location().to_string();
+        let bytes = storage
+            .get(CONFIG)?
+            .ok_or_else(|| Error::NoRepository {
+                location: location.clone(),
+            })?;
+        if bytes.len() < HEADER_LEN || bytes[..4] != format::MAGIC {
+            return Err(Error::NotARepository { location });
+        }
+        if bytes[4] > FORMAT_VERSION {
+            return Err(Error::NewerFormat {
+                location,
+                found: bytes[4],
+                supported: FORMAT_VERSION,
+            });
+        }
+        let damaged = |reason: &str| Error::damaged(format!("{location}/{CONFIG}"), reason);
+        if bytes.len() < HEADER_LEN + CHECKSUM_LEN {
+            return Err(damaged("truncated"));
+        }
+        let (sealed, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
+        if arca_crypto::content_hash(sealed) != checksum {
+            return Err(damaged("its checksum does not match (changed or truncated)"));
+        }
+        let keys = Keys::derive(key);
+        let config: Config = format::open_meta(&keys.meta, MetaKind::Config, CONFIG, sealed)
+            .map_err(|e| match e {
+                OpenMetaError::Unauthentic => Error::WrongKey {
+                    location: location.clone(),
+                },
+                OpenMetaError::Malformed(e) => e,
+            })?;
+        config.chunker.validate().map_err(|e| damaged(&e))?;
+        let chunker = Chunker::new(&keys.gear, config.chunker);
+        Ok(Self {
+            storage,
+            keys,
+            config,
+            chunker,
+        })
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn chunker(&self) -> &Chunker {
+        &self.chunker
+    }
+
+    pub(crate) fn data_id(&self, data: &[u8]) -> BlobId {
+        BlobId(self.keys.data_id.id(data))
+    }
+
+    pub(crate) fn tree_id(&self, data: &[u8]) -> BlobId {
+        BlobId(self.keys.tree_id.id(data))
+    }
+
+    pub(crate) fn blob_id(&self, kind: BlobType, data: &[u8]) -> BlobId {
+        match kind {
+            BlobType::Data => self.data_id(data),
+            BlobType::Tree => self.tree_id(data),
+        }
+    }
+
+    pub(crate) fn pack_key(&self, salt: &[u8; arca_crypto::SALT_LEN]) -> ObjectKey {
+        ObjectKey::new(&self.keys.blob, &Salt(*salt))
+    }
+
+    /// Reads every index file into one in-memory index.
+    pub fn load_index(&self) -> Result<Index> {
+        let mut index = Index::default();
+        for (path, _) in self.storage.list("index")? {
+            for pack in self.read_index_file(&path)? {
+                index.add_pack(&pack);
+            }
+        }
+        Ok(index)
+    }
+
+    /// Reads and authenticates one index file.
+    pub(crate) fn read_index_file(&self, path: &str) -> Result<Vec<PackInfo>> {
+        let name = name_from_path(path)?;
+        let bytes = self
+            .storage
+            .get(path)?
+            .ok_or_else(|| Error::damaged(path, "listed but missing"))?;
+        format::open_named_meta(&self.keys.meta, MetaKind::Index, path, &name, &bytes)
+    }
+
+    /// Writes an index file listing `packs`; returns its name.
+    pub(crate) fn write_index(&self, packs: &[PackInfo]) -> Result<ObjectName> {
+        let sealed = format::seal_meta(&self.keys.meta, MetaKind::Index, &packs)?;
+        let name = ObjectName::of(&sealed);
+        self.storage.put(&index_path(&name), Bytes::from(sealed), false)?;
+        Ok(name)
+    }
+
+    pub(crate) fn write_snapshot(&self, snapshot: &Snapshot) -> Result<ObjectName> {
+        let sealed = format::seal_meta(&self.keys.meta, MetaKind::Snapshot, snapshot)?;
+        let name = ObjectName::of(&sealed);
+        self.storage
+            .put(&snapshot_path(&name), Bytes::from(sealed), false)?;
+        Ok(name)
+    }
+
+    /// Reads one snapshot object.
+    pub(crate) fn read_snapshot(&self, path: &str) -> Result<(ObjectName, Snapshot)> {
+        let name = name_from_path(path)?;
+        let bytes = self
+            .storage
+            .get(path)?
+            .ok_or_else(|| Error::damaged(path, "listed but missing"))?;
+        let snap = format::open_named_meta(&self.keys.meta, MetaKind::Snapshot, path, &name, &bytes)?;
+        Ok((name, snap))
+    }
+
+    /// All snapshots, oldest first.
+    pub fn snapshots(&self) -> Result<Vec<(ObjectName, Snapshot)>> {
+        let mut out = Vec::new();
+        for (path, _) in self.storage.list("snapshots")? {
+            out.push(self.read_snapshot(&path)?);
+        }
+        out.sort_by_key(|(name, s)| (s.time, s.time_nsec, *name));
+        Ok(out)
+    }
+
+    /// `latest`, or a unique prefix of a snapshot's id.
+    pub fn find_snapshot(&self, query: &str) -> Result<(ObjectName, Snapshot)> {
+        let mut all = self.snapshots()?;
+        if query == "latest" {
+            return all.pop().ok_or(Error::NoSnapshots);
+        }
+        let q = query.to_ascii_lowercase();
+        let mut matching = all.into_iter().filter(|(n, _)| n.to_hex().starts_with(&q));
+        match (matching.next(), matching.next()) {
+            (Some(found), None) if !q.is_empty() => Ok(found),
+            (Some(_), Some(_)) => Err(Error::AmbiguousSnapshot {
+                query: query.into(),
+            }),
+            _ => Err(Error::SnapshotNotFound {
+                query: query.into(),
+            }),
+        }
+    }
+
+    /// Reads, decrypts and verifies one blob.
+    pub fn read_blob(&self, index: &Index, kind: BlobType, id: &BlobId) -> Result<Vec<u8>> {
+        let loc = index
+            .get(id)
+            .filter(|l| l.entry.kind == kind)
+            .ok_or_else(|| Error::damaged(format!("{kind:?} blob {}", id.short()), "not in the index"))?;
+        let pack = index.pack(loc.pack);
+        let path = pack::pack_path(&pack.name);
+        let e = loc.entry;
+        let range = e.offset as u64..e.offset as u64 + e.length as u64;
+        let got = self.storage.get_ranges(&path, &[range])?;
+        let info = PackInfo {
+            name: pack.name,
+            salt: pack.salt,
+            size: pack.size,
+            blobs: Vec::new(),
+        };
+        pack::open_blob(&info, &self.pack_key(&pack.salt), &e, &got[0], |d| self.blob_id(kind, d))
+    }
+
+    /// Reads one tree.
+    pub fn load_tree(&self, index: &Index, id: &BlobId) -> Result<Tree> {
+        let bytes = self.read_blob(index, BlobType::Tree, id)?;
+        postcard::from_bytes(&bytes)
+            .map_err(|e| Error::damaged(format!("tree {}", id.short()), format!("cannot decode: {e}")))
+    }
+}
+
+/// The object name at the end of a storage path.
+pub(crate) fn name_from_path(path: &str) -> Result<ObjectName> {
+    path.rsplit('/')
+        .next()
+        .and_then(ObjectName::from_hex)
+        .ok_or_else(|| Error::damaged(path, "its name is not a 64-digit hex id"))
+}
