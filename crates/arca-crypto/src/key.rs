@@ -102,9 +102,7 @@ impl SubKey {
     /// Expands this key into `out.len()` pseudorandom bytes (BLAKE3 keyed XOF
     /// over the empty input).
     pub fn expand(&self, out: &mut [u8]) {
-        blake3::Hasher::new_keyed(&self.0)
-            .finalize_xof()
-            .fill(out);
+        blake3::Hasher::new_keyed(&self.0).finalize_xof().fill(out);
     }
 }
 

@@ -143,7 +143,10 @@ impl Repository {
                 .collect();
             drop(rx);
             let root = walker.root(&source, &root_meta, parent_root.as_ref());
-            drop(std::mem::replace(&mut walker.tx, crossbeam_channel::bounded(0).0));
+            drop(std::mem::replace(
+                &mut walker.tx,
+                crossbeam_channel::bounded(0).0,
+            ));
             let results: Vec<Result<()>> = handles
                 .into_iter()
                 .map(|h| {
@@ -323,7 +326,9 @@ impl Walker<'_> {
 
     fn abort_if_failed(&self) -> Result<()> {
         if self.shared.failed.load(Ordering::Relaxed) {
-            return Err(Error::Invalid("backup stopped: writing to the repository failed".into()));
+            return Err(Error::Invalid(
+                "backup stopped: writing to the repository failed".into(),
+            ));
         }
         Ok(())
     }
@@ -374,12 +379,16 @@ impl Walker<'_> {
         let mut node = node_from(name, md, NodeKind::Symlink { target: Vec::new() });
         if ft.is_file() {
             let size = md.len();
-            let reuse = parent.filter(|p| p.unchanged_file(&node, size)).and_then(|p| match &p.kind {
-                NodeKind::File { content, .. } if content.iter().all(|id| self.known.contains(id)) => {
-                    Some(content.clone())
-                }
-                _ => None,
-            });
+            let reuse = parent
+                .filter(|p| p.unchanged_file(&node, size))
+                .and_then(|p| match &p.kind {
+                    NodeKind::File { content, .. }
+                        if content.iter().all(|id| self.known.contains(id)) =>
+                    {
+                        Some(content.clone())
+                    }
+                    _ => None,
+                });
             let content = match reuse {
                 Some(content) => {
                     self.stats.files_unmodified += 1;
@@ -452,7 +461,8 @@ impl Walker<'_> {
             let id = self.repo.data_id(&chunk);
             content.push(id);
             if let Some(p) = &self.shared.progress {
-                p.bytes_read.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                p.bytes_read
+                    .fetch_add(chunk.len() as u64, Ordering::Relaxed);
             }
             if self.known.insert(id) {
                 self.stats.blobs_added += 1;
@@ -480,7 +490,9 @@ impl Walker<'_> {
             }
             Err(ChunkError::Stopped) => {
                 self.abort_if_failed()?;
-                Err(Error::Invalid("backup stopped: the pack workers exited".into()))
+                Err(Error::Invalid(
+                    "backup stopped: the pack workers exited".into(),
+                ))
             }
         }
     }

@@ -151,7 +151,12 @@ impl Repository {
     }
 
     /// Downloads one pack and verifies everything in it.
-    fn check_pack(&self, name: &ObjectName, path: &str, indexed: Option<&PackInfo>) -> Result<(), String> {
+    fn check_pack(
+        &self,
+        name: &ObjectName,
+        path: &str,
+        indexed: Option<&PackInfo>,
+    ) -> Result<(), String> {
         let bytes = self
             .storage()
             .get(path)
@@ -167,9 +172,12 @@ impl Repository {
         if let Some(info) = indexed
             && info.blobs != table
         {
-            return Err(format!("pack {path}: its table of contents differs from the index"));
+            return Err(format!(
+                "pack {path}: its table of contents differs from the index"
+            ));
         }
-        let salt: [u8; arca_crypto::SALT_LEN] = bytes[crate::format::HEADER_LEN..crate::format::PREFIX_LEN]
+        let salt: [u8; arca_crypto::SALT_LEN] = bytes
+            [crate::format::HEADER_LEN..crate::format::PREFIX_LEN]
             .try_into()
             .map_err(|_| format!("pack {path} is truncated"))?;
         let info = PackInfo {
@@ -183,7 +191,12 @@ impl Repository {
             let start = entry.offset as usize;
             let record = bytes
                 .get(start..start + entry.length as usize)
-                .ok_or_else(|| format!("pack {path}: blob {} lies outside the pack", entry.id.short()))?;
+                .ok_or_else(|| {
+                    format!(
+                        "pack {path}: blob {} lies outside the pack",
+                        entry.id.short()
+                    )
+                })?;
             pack::open_blob(&info, &key, entry, record, |d| self.blob_id(entry.kind, d))
                 .map_err(|e| e.to_string())?;
         }

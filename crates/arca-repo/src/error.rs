@@ -48,7 +48,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("no space left on the device while writing {path}: free some space or restore to another disk")]
+    #[error(
+        "no space left on the device while writing {path}: free some space or restore to another disk"
+    )]
     NoSpace { path: PathBuf },
 
     #[error("no snapshot matches {query:?}: list them with `arca snapshots`")]

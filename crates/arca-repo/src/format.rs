@@ -115,7 +115,12 @@ pub fn seal_meta<T: Serialize>(meta_key: &SubKey, kind: MetaKind, value: &T) -> 
     let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
         .map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
     encode_payload(&mut compressor, &plain, &mut out);
-    ObjectKey::new(meta_key, &salt).seal_at(PREFIX_LEN as u64, &meta_aad(kind), &mut out, PREFIX_LEN);
+    ObjectKey::new(meta_key, &salt).seal_at(
+        PREFIX_LEN as u64,
+        &meta_aad(kind),
+        &mut out,
+        PREFIX_LEN,
+    );
     Ok(out)
 }
 
@@ -142,7 +147,10 @@ pub fn open_meta<T: DeserializeOwned>(
         )));
     }
     if bytes.len() < PREFIX_LEN + TAG_LEN + 1 {
-        return Err(OpenMetaError::Malformed(Error::damaged(object, "truncated")));
+        return Err(OpenMetaError::Malformed(Error::damaged(
+            object,
+            "truncated",
+        )));
     }
     let mut salt = [0u8; SALT_LEN];
     salt.copy_from_slice(&bytes[HEADER_LEN..PREFIX_LEN]);
@@ -152,7 +160,10 @@ pub fn open_meta<T: DeserializeOwned>(
         .map_err(|_| OpenMetaError::Unauthentic)?;
     let decoded = decode_payload(object, plain, MAX_META_LEN).map_err(OpenMetaError::Malformed)?;
     postcard::from_bytes(&decoded).map_err(|e| {
-        OpenMetaError::Malformed(Error::damaged(object, format!("cannot decode {kind:?}: {e}")))
+        OpenMetaError::Malformed(Error::damaged(
+            object,
+            format!("cannot decode {kind:?}: {e}"),
+        ))
     })
 }
 
@@ -174,9 +185,10 @@ pub fn open_named_meta<T: DeserializeOwned>(
     }
     open_meta(meta_key, kind, object, bytes).map_err(|e| match e {
         OpenMetaError::Malformed(e) => e,
-        OpenMetaError::Unauthentic => {
-            Error::damaged(object, "it does not authenticate under this repository's key")
-        }
+        OpenMetaError::Unauthentic => Error::damaged(
+            object,
+            "it does not authenticate under this repository's key",
+        ),
     })
 }
 

@@ -145,11 +145,19 @@ pub fn open_blob(
     }
     let mut sealed = record.to_vec();
     let plain = key
-        .open_at(entry.offset as u64, &blob_aad(entry.kind, &entry.id), &mut sealed)
+        .open_at(
+            entry.offset as u64,
+            &blob_aad(entry.kind, &entry.id),
+            &mut sealed,
+        )
         .map_err(|_| {
             Error::damaged(
                 &object,
-                format!("blob {} at offset {} fails authentication", entry.id.short(), entry.offset),
+                format!(
+                    "blob {} at offset {} fails authentication",
+                    entry.id.short(),
+                    entry.offset
+                ),
             )
         })?;
     let data = format::decode_payload(&object, plain, entry.raw_length as usize)?;
@@ -163,7 +171,11 @@ pub fn open_blob(
 }
 
 /// Reads the table of contents of a whole pack, checking its framing.
-pub fn read_table(object: &str, key_of: impl FnOnce(&Salt) -> ObjectKey, pack: &[u8]) -> Result<Vec<PackEntry>> {
+pub fn read_table(
+    object: &str,
+    key_of: impl FnOnce(&Salt) -> ObjectKey,
+    pack: &[u8],
+) -> Result<Vec<PackEntry>> {
     if pack.len() < PREFIX_LEN + TAG_LEN + TABLE_LEN_BYTES {
         return Err(Error::damaged(object, "truncated"));
     }

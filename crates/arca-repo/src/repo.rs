@@ -112,11 +112,9 @@ impl Repository {
     /// Opens an existing repository with its backup key.
     pub fn open(storage: Storage, key: &BackupKey) -> Result<Self> {
         let location = storage.location().to_string();
-        let bytes = storage
-            .get(CONFIG)?
-            .ok_or_else(|| Error::NoRepository {
-                location: location.clone(),
-            })?;
+        let bytes = storage.get(CONFIG)?.ok_or_else(|| Error::NoRepository {
+            location: location.clone(),
+        })?;
         if bytes.len() < HEADER_LEN || bytes[..4] != format::MAGIC {
             return Err(Error::NotARepository { location });
         }
@@ -133,7 +131,9 @@ impl Repository {
         }
         let (sealed, checksum) = bytes.split_at(bytes.len() - CHECKSUM_LEN);
         if arca_crypto::content_hash(sealed) != checksum {
-            return Err(damaged("its checksum does not match (changed or truncated)"));
+            return Err(damaged(
+                "its checksum does not match (changed or truncated)",
+            ));
         }
         let keys = Keys::derive(key);
         let config: Config = format::open_meta(&keys.meta, MetaKind::Config, CONFIG, sealed)
@@ -209,7 +209,8 @@ impl Repository {
     pub(crate) fn write_index(&self, packs: &[PackInfo]) -> Result<ObjectName> {
         let sealed = format::seal_meta(&self.keys.meta, MetaKind::Index, &packs)?;
         let name = ObjectName::of(&sealed);
-        self.storage.put(&index_path(&name), Bytes::from(sealed), false)?;
+        self.storage
+            .put(&index_path(&name), Bytes::from(sealed), false)?;
         Ok(name)
     }
 
@@ -228,7 +229,8 @@ impl Repository {
             .storage
             .get(path)?
             .ok_or_else(|| Error::damaged(path, "listed but missing"))?;
-        let snap = format::open_named_meta(&self.keys.meta, MetaKind::Snapshot, path, &name, &bytes)?;
+        let snap =
+            format::open_named_meta(&self.keys.meta, MetaKind::Snapshot, path, &name, &bytes)?;
         Ok((name, snap))
     }
 
@@ -266,7 +268,9 @@ impl Repository {
         let loc = index
             .get(id)
             .filter(|l| l.entry.kind == kind)
-            .ok_or_else(|| Error::damaged(format!("{kind:?} blob {}", id.short()), "not in the index"))?;
+            .ok_or_else(|| {
+                Error::damaged(format!("{kind:?} blob {}", id.short()), "not in the index")
+            })?;
         let pack = index.pack(loc.pack);
         let path = pack::pack_path(&pack.name);
         let e = loc.entry;
@@ -278,14 +282,20 @@ impl Repository {
             size: pack.size,
             blobs: Vec::new(),
         };
-        pack::open_blob(&info, &self.pack_key(&pack.salt), &e, &got[0], |d| self.blob_id(kind, d))
+        pack::open_blob(&info, &self.pack_key(&pack.salt), &e, &got[0], |d| {
+            self.blob_id(kind, d)
+        })
     }
 
     /// Reads one tree.
     pub fn load_tree(&self, index: &Index, id: &BlobId) -> Result<Tree> {
         let bytes = self.read_blob(index, BlobType::Tree, id)?;
-        postcard::from_bytes(&bytes)
-            .map_err(|e| Error::damaged(format!("tree {}", id.short()), format!("cannot decode: {e}")))
+        postcard::from_bytes(&bytes).map_err(|e| {
+            Error::damaged(
+                format!("tree {}", id.short()),
+                format!("cannot decode: {e}"),
+            )
+        })
     }
 }
 
@@ -295,4 +305,63 @@ pub(crate) fn name_from_path(path: &str) -> Result<ObjectName> {
         .next()
         .and_then(ObjectName::from_hex)
         .ok_or_else(|| Error::damaged(path, "its name is not a 64-digit hex id"))
+}
+
+impl Repository {
+    /// Every entry of a snapshot (or of one path in it), depth first in name
+    /// order, with `/`-separated paths relative to the snapshot root.
+    pub fn list_files(&self, query: &str, sub: Option<&str>) -> Result<Vec<(String, crate::Node)>> {
+        use crate::tree::NodeKind;
+        let index = self.load_index()?;
+        let (_, snapshot) = self.find_snapshot(query)?;
+        let mut tree = self.load_tree(&index, &snapshot.tree)?;
+        let mut out = Vec::new();
+        let mut prefix = String::new();
+        if let Some(sub) = sub.map(|s| s.trim_matches('/')).filter(|s| !s.is_empty()) {
+            let not_found = || Error::PathNotInSnapshot { path: sub.into() };
+            for part in sub.split('/').filter(|p| !p.is_empty()) {
+                let node = tree.find(part.as_bytes()).cloned().ok_or_else(not_found)?;
+                prefix = if prefix.is_empty() {
+                    part.to_string()
+                } else {
+                    format!("{prefix}/{part}")
+                };
+                match &node.kind {
+                    NodeKind::Dir { subtree } => tree = self.load_tree(&index, subtree)?,
+                    _ => {
+                        out.push((prefix, node));
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        self.walk_tree(&index, tree, &prefix, &mut out)?;
+        Ok(out)
+    }
+
+    fn walk_tree(
+        &self,
+        index: &Index,
+        tree: Tree,
+        dir: &str,
+        out: &mut Vec<(String, crate::Node)>,
+    ) -> Result<()> {
+        for node in tree.nodes {
+            let name = String::from_utf8_lossy(&node.name);
+            let path = if dir.is_empty() {
+                name.into_owned()
+            } else {
+                format!("{dir}/{name}")
+            };
+            let subtree = match &node.kind {
+                crate::tree::NodeKind::Dir { subtree } => Some(*subtree),
+                _ => None,
+            };
+            out.push((path.clone(), node));
+            if let Some(id) = subtree {
+                self.walk_tree(index, self.load_tree(index, &id)?, &path, out)?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -85,9 +85,22 @@ fn name_path(name: &[u8]) -> &Path {
 }
 
 impl Plan {
-    fn add_node(&mut self, repo: &Repository, index: &Index, node: &Node, path: PathBuf) -> Result<()> {
-        if node.name.is_empty() || node.name.contains(&b'/') || node.name == b"." || node.name == b".." {
-            return Err(Error::damaged("a tree", "it has an entry with an unsafe name"));
+    fn add_node(
+        &mut self,
+        repo: &Repository,
+        index: &Index,
+        node: &Node,
+        path: PathBuf,
+    ) -> Result<()> {
+        if node.name.is_empty()
+            || node.name.contains(&b'/')
+            || node.name == b"."
+            || node.name == b".."
+        {
+            return Err(Error::damaged(
+                "a tree",
+                "it has an entry with an unsafe name",
+            ));
         }
         match &node.kind {
             NodeKind::Dir { subtree } => {
@@ -137,7 +150,13 @@ impl Plan {
         Ok(())
     }
 
-    fn add_tree(&mut self, repo: &Repository, index: &Index, tree: &Tree, dir: &Path) -> Result<()> {
+    fn add_tree(
+        &mut self,
+        repo: &Repository,
+        index: &Index,
+        tree: &Tree,
+        dir: &Path,
+    ) -> Result<()> {
         for node in &tree.nodes {
             self.add_node(repo, index, node, dir.join(name_path(&node.name)))?;
         }
@@ -147,14 +166,24 @@ impl Plan {
 
 impl Repository {
     /// Restores snapshot `query` (`latest` or an id prefix) into `target`.
-    pub fn restore(&self, query: &str, target: &Path, opts: &RestoreOptions) -> Result<RestoreSummary> {
+    pub fn restore(
+        &self,
+        query: &str,
+        target: &Path,
+        opts: &RestoreOptions,
+    ) -> Result<RestoreSummary> {
         let started = Instant::now();
         let index = self.load_index()?;
         let (name, snapshot) = self.find_snapshot(query)?;
         let root = self.load_tree(&index, &snapshot.tree)?;
 
         let mut plan = Plan::default();
-        match opts.include.as_deref().map(|p| p.trim_matches('/')).filter(|p| !p.is_empty()) {
+        match opts
+            .include
+            .as_deref()
+            .map(|p| p.trim_matches('/'))
+            .filter(|p| !p.is_empty())
+        {
             None => plan.add_tree(self, &index, &root, target)?,
             Some(include) => {
                 let mut tree = root;
@@ -235,9 +264,15 @@ impl Repository {
                         if let Err(e) = self.restore_pack(&index, w, &plan, &errors, opts) {
                             if matches!(e, Error::NoSpace { .. } | Error::Io { .. }) {
                                 stop.store(true, Ordering::Relaxed);
-                                fatal.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                                fatal
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .get_or_insert(e);
                             } else {
-                                errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+                                errors
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .push(e.to_string());
                             }
                         }
                     }
@@ -265,7 +300,14 @@ impl Repository {
                 "restore incomplete: {removed} file(s) could not be restored and were not written; \
                  the repository is damaged: "
             );
-            msg.push_str(&errors.iter().take(5).cloned().collect::<Vec<_>>().join("; "));
+            msg.push_str(
+                &errors
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
             return Err(Error::Invalid(msg));
         }
 
@@ -280,7 +322,8 @@ impl Repository {
         // Deepest directories were pushed first: their mtimes are set before
         // anything else touches their parents.
         for (dir, mode, mt) in &plan.dirs {
-            fs::set_permissions(dir, fs::Permissions::from_mode(*mode)).map_err(|e| Error::io(dir, e))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode(*mode))
+                .map_err(|e| Error::io(dir, e))?;
             filetime::set_file_mtime(dir, *mt).map_err(|e| Error::io(dir, e))?;
         }
         Ok(RestoreSummary {
@@ -340,7 +383,10 @@ impl Repository {
                     for (f, _) in targets {
                         plan.files[*f].failed.store(true, Ordering::Relaxed);
                     }
-                    errors.lock().unwrap_or_else(|p| p.into_inner()).push(e.to_string());
+                    errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(e.to_string());
                     continue;
                 }
             };
@@ -379,6 +425,7 @@ impl Repository {
 }
 
 fn set_file_meta(f: &FilePlan) -> Result<()> {
-    fs::set_permissions(&f.path, fs::Permissions::from_mode(f.mode)).map_err(|e| Error::io(&f.path, e))?;
+    fs::set_permissions(&f.path, fs::Permissions::from_mode(f.mode))
+        .map_err(|e| Error::io(&f.path, e))?;
     filetime::set_file_mtime(&f.path, f.mtime).map_err(|e| Error::io(&f.path, e))
 }

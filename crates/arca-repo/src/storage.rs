@@ -116,10 +116,10 @@ impl Storage {
             },
             ..Default::default()
         };
-        match self
-            .rt
-            .block_on(self.store.put_opts(&path, PutPayload::from_bytes(data), opts))
-        {
+        match self.rt.block_on(
+            self.store
+                .put_opts(&path, PutPayload::from_bytes(data), opts),
+        ) {
             Ok(_) => Ok(()),
             Err(object_store::Error::AlreadyExists { .. }) => Err(Error::AlreadyExists {
                 location: format!("{}/{name}", self.location),
