@@ -458,7 +458,7 @@ impl Walker<'_> {
         let mut content = Vec::new();
         let chunker = self.repo.chunker().clone();
         let res = chunker.chunk_stream::<_, ChunkError>(file, |chunk| {
-            let id = self.repo.data_id(&chunk);
+            let id = self.repo.data_id(chunk);
             content.push(id);
             if let Some(p) = &self.shared.progress {
                 p.bytes_read
@@ -470,7 +470,7 @@ impl Walker<'_> {
                     .send(Job {
                         kind: BlobType::Data,
                         id,
-                        data: chunk,
+                        data: Bytes::copy_from_slice(chunk),
                     })
                     .map_err(|_| ChunkError::Stopped)?;
             }

@@ -6,7 +6,6 @@
 use std::io::{self, Read};
 
 use arca_crypto::SubKey;
-use bytes::{Bytes, BytesMut};
 use fastcdc::v2020::{Normalization, cut_gear, select_masks};
 use serde::{Deserialize, Serialize};
 
@@ -118,42 +117,42 @@ impl Chunker {
     }
 
     /// Reads `source` to its end and calls `each` with every chunk in order.
-    /// Chunks are cheap, reference-counted slices of the read buffer.
+    /// One read buffer is reused for the whole stream, so memory stays at
+    /// [`READ_SIZE`] however large the file; `each` copies what it keeps.
     /// Returns the number of bytes read.
     pub fn chunk_stream<R: Read, E: From<io::Error>>(
         &self,
         mut source: R,
-        mut each: impl FnMut(Bytes) -> Result<(), E>,
+        mut each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         let max = self.params.max_size as usize;
-        let mut buf = BytesMut::new();
+        let mut buf = vec![0u8; READ_SIZE.max(2 * max)];
+        let (mut start, mut end) = (0usize, 0usize);
         let mut eof = false;
         let mut total = 0u64;
         loop {
-            while !eof && buf.len() < max {
-                let filled = buf.len();
-                buf.reserve(READ_SIZE.max(max));
-                let spare = buf.capacity() - filled;
-                buf.resize(filled + spare, 0);
-                let n = loop {
-                    match source.read(&mut buf[filled..]) {
-                        Ok(n) => break n,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            buf.truncate(filled);
-                            return Err(e.into());
+            if !eof && end - start < max {
+                buf.copy_within(start..end, 0);
+                end -= start;
+                start = 0;
+                while !eof && end < buf.len() {
+                    match source.read(&mut buf[end..]) {
+                        Ok(0) => eof = true,
+                        Ok(n) => {
+                            end += n;
+                            total += n as u64;
                         }
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e.into()),
                     }
-                };
-                buf.truncate(filled + n);
-                total += n as u64;
-                eof = n == 0;
+                }
             }
-            if buf.is_empty() {
+            if start == end {
                 return Ok(total);
             }
-            let len = self.cut(&buf);
-            each(buf.split_to(len).freeze())?;
+            let len = self.cut(&buf[start..end]);
+            each(&buf[start..start + len])?;
+            start += len;
         }
     }
 }

@@ -348,26 +348,6 @@ impl Repository {
     ) -> Result<()> {
         let meta = index.pack(work.pack);
         let path = pack::pack_path(&meta.name);
-        let ranges: Vec<_> = work
-            .blobs
-            .iter()
-            .map(|(e, _)| e.offset as u64..e.offset as u64 + e.length as u64)
-            .collect();
-        let fail_all = |why: String| {
-            for (_, targets) in &work.blobs {
-                for (f, _) in targets {
-                    plan.files[*f].failed.store(true, Ordering::Relaxed);
-                }
-            }
-            errors.lock().unwrap_or_else(|p| p.into_inner()).push(why);
-        };
-        let records = match self.storage().get_ranges(&path, &ranges) {
-            Ok(r) => r,
-            Err(e) => {
-                fail_all(e.to_string());
-                return Ok(());
-            }
-        };
         let info = PackInfo {
             name: meta.name,
             salt: meta.salt,
@@ -376,13 +356,15 @@ impl Repository {
         };
         let key = self.pack_key(&meta.salt);
         let mut handles: HashMap<usize, File> = HashMap::new();
-        for ((entry, targets), record) in work.blobs.iter().zip(&records) {
-            let data = match pack::open_blob(&info, &key, entry, record, |d| self.data_id(d)) {
-                Ok(d) => d,
+        for batch in batches(&work.blobs) {
+            let ranges: Vec<_> = batch
+                .iter()
+                .map(|(e, _)| e.offset as u64..e.offset as u64 + e.length as u64)
+                .collect();
+            let records = match self.storage().get_ranges(&path, &ranges) {
+                Ok(r) => r,
                 Err(e) => {
-                    for (f, _) in targets {
-                        plan.files[*f].failed.store(true, Ordering::Relaxed);
-                    }
+                    fail_files(plan, batch);
                     errors
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -390,37 +372,92 @@ impl Repository {
                     continue;
                 }
             };
-            // The files were created at full length: all-zero chunks are
-            // already there, and skipping them keeps sparse files sparse.
-            let zero = data.iter().all(|b| *b == 0);
-            for (f, offset) in targets {
-                let file = &plan.files[*f];
-                if !zero {
-                    let handle = match handles.entry(*f) {
-                        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(v) => v.insert(
-                            File::options()
-                                .write(true)
-                                .open(&file.path)
-                                .map_err(|e| Error::io(&file.path, e))?,
-                        ),
-                    };
-                    handle
-                        .write_all_at(&data, *offset)
-                        .map_err(|e| Error::io(&file.path, e))?;
-                }
-                if let Some(p) = &opts.progress {
-                    p.bytes_done.fetch_add(data.len() as u64, Ordering::Relaxed);
-                }
-                if file.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    handles.remove(f);
-                    if let Some(p) = &opts.progress {
-                        p.files_done.fetch_add(1, Ordering::Relaxed);
+            for (blob, record) in batch.iter().zip(&records) {
+                let (entry, targets) = blob;
+                let data = match pack::open_blob(&info, &key, entry, record, |d| self.data_id(d)) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        fail_files(plan, std::slice::from_ref(blob));
+                        errors
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(e.to_string());
+                        continue;
                     }
+                };
+                self.write_blob(&data, targets, plan, &mut handles, opts)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Repository {
+    /// Writes one verified blob at each of its offsets.
+    fn write_blob(
+        &self,
+        data: &[u8],
+        targets: &Targets,
+        plan: &Plan,
+        handles: &mut HashMap<usize, File>,
+        opts: &RestoreOptions,
+    ) -> Result<()> {
+        // The files were created at full length: all-zero chunks are
+        // already there, and skipping them keeps sparse files sparse.
+        let zero = data.iter().all(|b| *b == 0);
+        for (f, offset) in targets {
+            let file = &plan.files[*f];
+            if !zero {
+                let handle = match handles.entry(*f) {
+                    std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(
+                        File::options()
+                            .write(true)
+                            .open(&file.path)
+                            .map_err(|e| Error::io(&file.path, e))?,
+                    ),
+                };
+                handle
+                    .write_all_at(data, *offset)
+                    .map_err(|e| Error::io(&file.path, e))?;
+            }
+            if let Some(p) = &opts.progress {
+                p.bytes_done.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            if file.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+                handles.remove(f);
+                if let Some(p) = &opts.progress {
+                    p.files_done.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Most bytes of one pack fetched at once: bounds restore memory per worker.
+const MAX_FETCH_SPAN: u64 = 8 * 1024 * 1024;
+
+/// Splits a pack's needed blobs (sorted by offset) into runs that span at
+/// most [`MAX_FETCH_SPAN`] bytes each.
+fn batches(blobs: &[(PackEntry, Targets)]) -> Vec<&[(PackEntry, Targets)]> {
+    let mut out = Vec::new();
+    let mut first = 0;
+    for i in 1..=blobs.len() {
+        let end = |j: usize| blobs[j].0.offset as u64 + blobs[j].0.length as u64;
+        if i == blobs.len() || end(i) - blobs[first].0.offset as u64 > MAX_FETCH_SPAN {
+            out.push(&blobs[first..i]);
+            first = i;
+        }
+    }
+    out
+}
+
+fn fail_files(plan: &Plan, blobs: &[(PackEntry, Targets)]) {
+    for (_, targets) in blobs {
+        for (f, _) in targets {
+            plan.files[*f].failed.store(true, Ordering::Relaxed);
+        }
     }
 }
 
