@@ -20,6 +20,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use serde::Serialize;
 
+use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::format::ZSTD_LEVEL;
 use crate::id::{BlobId, BlobType, ObjectName};
@@ -455,9 +456,12 @@ impl Walker<'_> {
                 return Ok(None);
             }
         };
+        let mut head = [0u8; 100];
+        let head_len = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).unwrap_or(0);
+        let boundaries = Chunker::boundaries_for(&head[..head_len]);
         let mut content = Vec::new();
         let chunker = self.repo.chunker().clone();
-        let res = chunker.chunk_stream::<_, ChunkError>(file, |chunk| {
+        let res = chunker.chunk_stream::<_, ChunkError>(file, boundaries, |chunk| {
             let id = self.repo.data_id(chunk);
             content.push(id);
             if let Some(p) = &self.shared.progress {

@@ -65,6 +65,34 @@ impl std::fmt::Debug for Chunker {
     }
 }
 
+/// Where chunks end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Boundaries {
+    /// FastCDC with the keyed gear table: survives inserts and deletes.
+    ContentDefined,
+    /// Every `n` bytes. SQLite never shifts bytes: it rewrites pages in
+    /// place and appends new ones, so chunks aligned to page groups turn a
+    /// day of scattered page updates into uploads of just those groups,
+    /// where content-defined chunks would re-upload ~256 KiB around each.
+    Fixed(usize),
+}
+
+/// Bytes per chunk of a SQLite database (a group of pages). Smaller uploads
+/// less after scattered updates; larger keeps a big database's content list
+/// (32 bytes per chunk, rewritten when the file changes) short. 16 KiB: a
+/// 4 GiB database lists 256 Ki chunks.
+pub const SQLITE_GROUP: usize = 16 * 1024;
+
+/// The page size of a SQLite database file, from its 100-byte header.
+fn sqlite_page_size(head: &[u8]) -> Option<usize> {
+    if head.len() < 18 || &head[..16] != b"SQLite format 3\0" {
+        return None;
+    }
+    let raw = u16::from_be_bytes([head[16], head[17]]) as usize;
+    let page = if raw == 1 { 65536 } else { raw };
+    (page.is_power_of_two() && (512..=65536).contains(&page)).then_some(page)
+}
+
 /// How much is read from a file at a time.
 const READ_SIZE: usize = 4 * 1024 * 1024;
 
@@ -116,6 +144,15 @@ impl Chunker {
         .1
     }
 
+    /// How to split a file whose first bytes are `head`: SQLite databases at
+    /// page-group boundaries, everything else by content.
+    pub fn boundaries_for(head: &[u8]) -> Boundaries {
+        match sqlite_page_size(head) {
+            Some(page) => Boundaries::Fixed(page.max(SQLITE_GROUP)),
+            None => Boundaries::ContentDefined,
+        }
+    }
+
     /// Reads `source` to its end and calls `each` with every chunk in order.
     /// One read buffer is reused for the whole stream, so memory stays at
     /// [`READ_SIZE`] however large the file; `each` copies what it keeps.
@@ -123,6 +160,7 @@ impl Chunker {
     pub fn chunk_stream<R: Read, E: From<io::Error>>(
         &self,
         mut source: R,
+        boundaries: Boundaries,
         mut each: impl FnMut(&[u8]) -> Result<(), E>,
     ) -> Result<u64, E> {
         let max = self.params.max_size as usize;
@@ -150,7 +188,10 @@ impl Chunker {
             if start == end {
                 return Ok(total);
             }
-            let len = self.cut(&buf[start..end]);
+            let len = match boundaries {
+                Boundaries::ContentDefined => self.cut(&buf[start..end]),
+                Boundaries::Fixed(n) => n.min(end - start),
+            };
             each(&buf[start..start + len])?;
             start += len;
         }
@@ -177,7 +218,7 @@ mod tests {
 
     fn lengths(c: &Chunker, data: &[u8]) -> Vec<usize> {
         let mut out = Vec::new();
-        c.chunk_stream::<_, io::Error>(data, |b| {
+        c.chunk_stream::<_, io::Error>(data, Boundaries::ContentDefined, |b| {
             out.push(b.len());
             Ok(())
         })
@@ -215,6 +256,32 @@ mod tests {
     fn boundaries_depend_on_the_key() {
         let data = pseudo_random(8 << 20, 3);
         assert_ne!(lengths(&chunker(1), &data), lengths(&chunker(2), &data));
+    }
+
+    #[test]
+    fn sqlite_databases_are_cut_at_page_groups() {
+        let mut db = b"SQLite format 3\0\x10\x00".to_vec();
+        db.resize(100_000, 7);
+        assert_eq!(
+            Chunker::boundaries_for(&db),
+            Boundaries::Fixed(SQLITE_GROUP)
+        );
+        db[16..18].copy_from_slice(&[0, 1]); // 65536-byte pages
+        assert_eq!(Chunker::boundaries_for(&db), Boundaries::Fixed(65536));
+        db[16..18].copy_from_slice(&[0x03, 0x00]); // not a power of two
+        assert_eq!(Chunker::boundaries_for(&db), Boundaries::ContentDefined);
+        assert_eq!(
+            Chunker::boundaries_for(b"SQLite"),
+            Boundaries::ContentDefined
+        );
+        let c = chunker(1);
+        let mut out = Vec::new();
+        c.chunk_stream::<_, io::Error>(&db[..], Boundaries::Fixed(SQLITE_GROUP), |b| {
+            out.push(b.len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(out, vec![16384, 16384, 16384, 16384, 16384, 16384, 1696]);
     }
 
     #[test]

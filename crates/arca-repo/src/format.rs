@@ -106,9 +106,19 @@ fn meta_aad(kind: MetaKind) -> [u8; HEADER_LEN + 1] {
 
 /// `header || salt || AEAD(K(meta, salt), nonce = PREFIX_LEN, aad = header || kind, encode(postcard(value)))`.
 pub fn seal_meta<T: Serialize>(meta_key: &SubKey, kind: MetaKind, value: &T) -> Result<Vec<u8>> {
+    seal_meta_with_salt(meta_key, kind, value, Salt::random())
+}
+
+/// [`seal_meta`] with a given salt: for test vectors only, since a repeated
+/// salt would repeat a key.
+pub(crate) fn seal_meta_with_salt<T: Serialize>(
+    meta_key: &SubKey,
+    kind: MetaKind,
+    value: &T,
+    salt: Salt,
+) -> Result<Vec<u8>> {
     let plain = postcard::to_stdvec(value)
         .map_err(|e| Error::Invalid(format!("cannot serialize {kind:?}: {e}")))?;
-    let salt = Salt::random();
     let mut out = Vec::with_capacity(PREFIX_LEN + plain.len() + TAG_LEN + 1);
     out.extend_from_slice(&header());
     out.extend_from_slice(&salt.0);

@@ -18,10 +18,12 @@ mod restore;
 mod snapshot;
 mod storage;
 mod tree;
+#[cfg(test)]
+mod vectors;
 
 pub use backup::{BackupOptions, BackupProgress, BackupSummary, SkippedFile};
 pub use check::{CheckOptions, CheckReport};
-pub use chunker::{Chunker, ChunkerParams};
+pub use chunker::{Boundaries, Chunker, ChunkerParams};
 pub use error::{Error, Result};
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use id::{BlobId, BlobType, ObjectName};

@@ -67,7 +67,12 @@ pub struct PackWriter {
 
 impl PackWriter {
     pub fn new(blob_key: &SubKey) -> Self {
-        let salt = Salt::random();
+        Self::with_salt(blob_key, Salt::random())
+    }
+
+    /// A pack with a given salt: for test vectors only, since a repeated
+    /// salt would repeat a key.
+    pub(crate) fn with_salt(blob_key: &SubKey, salt: Salt) -> Self {
         let mut buf = Vec::with_capacity(TARGET_PACK_SIZE + 2 * 1024 * 1024);
         buf.extend_from_slice(&format::header());
         buf.extend_from_slice(&salt.0);
