@@ -23,7 +23,7 @@ use serde::Serialize;
 use crate::chunker::Chunker;
 use crate::error::{Error, Result};
 use crate::format::ZSTD_LEVEL;
-use crate::id::{BlobId, BlobType, ObjectName};
+use crate::id::{BlobId, BlobType};
 use crate::index::Index;
 use crate::pack::{PackInfo, PackWriter, pack_path};
 use crate::repo::{Repository, now};
@@ -245,12 +245,7 @@ impl Repository {
             }
             std::mem::take(&mut *pending)
         };
-        let name: ObjectName = self.write_index(&packs)?;
-        let size = self
-            .storage()
-            .list(&crate::index::index_path(&name))?
-            .first()
-            .map_or(0, |(_, s)| *s);
+        let size = self.write_index(&packs)?;
         shared.bytes_added.fetch_add(size, Ordering::Relaxed);
         Ok(())
     }
