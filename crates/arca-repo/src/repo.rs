@@ -205,13 +205,14 @@ impl Repository {
         format::open_named_meta(&self.keys.meta, MetaKind::Index, path, &name, &bytes)
     }
 
-    /// Writes an index file listing `packs`; returns its name.
-    pub(crate) fn write_index(&self, packs: &[PackInfo]) -> Result<ObjectName> {
+    /// Writes an index file listing `packs`; returns its stored size.
+    pub(crate) fn write_index(&self, packs: &[PackInfo]) -> Result<u64> {
         let sealed = format::seal_meta(&self.keys.meta, MetaKind::Index, &packs)?;
         let name = ObjectName::of(&sealed);
+        let size = sealed.len() as u64;
         self.storage
             .put(&index_path(&name), Bytes::from(sealed), false)?;
-        Ok(name)
+        Ok(size)
     }
 
     pub(crate) fn write_snapshot(&self, snapshot: &Snapshot) -> Result<ObjectName> {
