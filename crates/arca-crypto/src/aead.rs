@@ -83,6 +83,33 @@ impl fmt::Debug for ObjectKey {
     }
 }
 
+/// Seals a standalone message: `salt (32) || AES-256-GCM(K(key, salt),
+/// nonce 0, aad, plaintext) || tag`. A fresh random salt per message gives a
+/// fresh key, so nonce 0 is never reused.
+pub fn seal(key: &SubKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let salt = Salt::random();
+    let mut out = Vec::with_capacity(SALT_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&salt.0);
+    out.extend_from_slice(plaintext);
+    ObjectKey::new(key, &salt).seal_at(0, aad, &mut out, SALT_LEN);
+    out
+}
+
+/// Opens what [`seal`] sealed.
+pub fn open(key: &SubKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    if sealed.len() < SALT_LEN + TAG_LEN {
+        return Err(OpenError);
+    }
+    let mut salt = [0u8; SALT_LEN];
+    salt.copy_from_slice(&sealed[..SALT_LEN]);
+    let mut record = sealed[SALT_LEN..].to_vec();
+    let n = ObjectKey::new(key, &Salt(salt))
+        .open_at(0, aad, &mut record)?
+        .len();
+    record.truncate(n);
+    Ok(record)
+}
+
 fn nonce(position: u64) -> Nonce {
     let mut bytes = [0u8; 12];
     bytes[4..].copy_from_slice(&position.to_be_bytes());
@@ -97,6 +124,16 @@ mod tests {
     fn key() -> ObjectKey {
         let master = BackupKey::from_bytes([1; 32]).derive(Purpose::BlobEncryption);
         ObjectKey::new(&master, &Salt([2; SALT_LEN]))
+    }
+
+    #[test]
+    fn standalone_seal_round_trip() {
+        let k = SubKey::from_bytes([9; 32]);
+        let sealed = seal(&k, b"ctx", b"secret");
+        assert_eq!(open(&k, b"ctx", &sealed).unwrap(), b"secret");
+        assert!(open(&k, b"other", &sealed).is_err());
+        assert!(open(&SubKey::from_bytes([8; 32]), b"ctx", &sealed).is_err());
+        assert!(open(&k, b"ctx", &sealed[..40]).is_err());
     }
 
     #[test]

@@ -94,6 +94,24 @@ impl Purpose {
 pub struct SubKey([u8; KEY_LEN]);
 
 impl SubKey {
+    /// A 256-bit key that comes from elsewhere: a vault master key unsealed
+    /// from an HSM, an OPAQUE export or session key already hashed to 32
+    /// bytes. The caller must have produced it with a CSPRNG or a KDF.
+    pub fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// A key for another purpose, derived with a fixed context string.
+    pub fn derive(&self, context: &'static str) -> SubKey {
+        SubKey(blake3::derive_key(context, &self.0))
+    }
+
+    /// A key derived from arbitrary-length key material (such as a 64-byte
+    /// OPAQUE export key) under a fixed context string.
+    pub fn derive_from(context: &'static str, material: &[u8]) -> SubKey {
+        SubKey(blake3::derive_key(context, material))
+    }
+
     /// Raw subkey bytes, for the primitives in this crate and test vectors.
     pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
         &self.0

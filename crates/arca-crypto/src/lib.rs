@@ -7,7 +7,7 @@ mod aead;
 mod key;
 mod recovery;
 
-pub use aead::{NONCE_POSITION_MAX, ObjectKey, OpenError, SALT_LEN, Salt, TAG_LEN};
+pub use aead::{NONCE_POSITION_MAX, ObjectKey, OpenError, SALT_LEN, Salt, TAG_LEN, open, seal};
 pub use key::{BackupKey, IdKey, KEY_LEN, Purpose, SubKey};
 pub use recovery::{RecoveryKey, RecoveryKeyError};
 

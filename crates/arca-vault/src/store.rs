@@ -1,0 +1,221 @@
+//! Record stores: a compare-and-swap map from account to sealed record.
+//!
+//! The trait is what a replicated backend (etcd: a transaction comparing
+//! `mod_revision`/a version key) implements too. `SqliteStore` is the
+//! embedded one: WAL mode, `synchronous=FULL`, and a single writer thread
+//! that commits concurrent writes in one transaction (group commit), so a
+//! counted guess is on disk before its caller sees `Ok(true)` while many
+//! guesses share one fsync.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::record::Row;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("record store: {0}")]
+    Backend(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// A durable map `account -> (version, sealed record)` with compare-and-swap.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, account: &[u8]) -> impl Future<Output = Result<Option<Row>, StoreError>> + Send;
+
+    /// Replaces the row if its current version is `expected` (`None`: no row)
+    /// with `new` (`None`: delete). `Ok(false)` if another writer got there
+    /// first. `Ok(true)` means the change is durable.
+    fn compare_and_swap(
+        &self,
+        account: &[u8],
+        expected: Option<u64>,
+        new: Option<Row>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+struct WriteOp {
+    account: Vec<u8>,
+    expected: Option<u64>,
+    new: Option<Row>,
+    reply: oneshot::Sender<Result<bool, StoreError>>,
+}
+
+/// Most writes committed in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// The embedded SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writes: std::sync::mpsc::Sender<WriteOp>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let writer = open_conn(path)?;
+        writer.execute_batch(
+            "CREATE TABLE IF NOT EXISTS records (
+                 account BLOB PRIMARY KEY,
+                 version INTEGER NOT NULL,
+                 sealed  BLOB NOT NULL
+             ) WITHOUT ROWID;",
+        )?;
+        let reader = open_conn(path)?;
+        let (tx, rx) = std::sync::mpsc::channel::<WriteOp>();
+        std::thread::Builder::new()
+            .name("arca-vault-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writes: tx,
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<bool, rusqlite::Error> {
+    let changed = match (op.expected, &op.new) {
+        (None, Some(row)) => tx.execute(
+            "INSERT INTO records (account, version, sealed) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account) DO NOTHING",
+            params![op.account, row.version as i64, row.sealed],
+        )?,
+        (Some(v), Some(row)) => tx.execute(
+            "UPDATE records SET version = ?1, sealed = ?2 WHERE account = ?3 AND version = ?4",
+            params![row.version as i64, row.sealed, op.account, v as i64],
+        )?,
+        (Some(v), None) => tx.execute(
+            "DELETE FROM records WHERE account = ?1 AND version = ?2",
+            params![op.account, v as i64],
+        )?,
+        (None, None) => 0,
+    };
+    Ok(changed == 1)
+}
+
+fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let result = (|| -> Result<Vec<bool>, rusqlite::Error> {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let mut out = Vec::with_capacity(batch.len());
+            for op in &batch {
+                out.push(apply(&tx, op)?);
+            }
+            tx.commit()?;
+            Ok(out)
+        })();
+        match result {
+            Ok(outcomes) => {
+                for (op, ok) in batch.into_iter().zip(outcomes) {
+                    let _ = op.reply.send(Ok(ok));
+                }
+            }
+            Err(e) => {
+                for op in batch {
+                    let _ = op.reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    async fn get(&self, account: &[u8]) -> Result<Option<Row>, StoreError> {
+        let reader = self.reader.clone();
+        let account = account.to_vec();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            conn.query_row(
+                "SELECT version, sealed FROM records WHERE account = ?1",
+                params![account],
+                |r| {
+                    Ok(Row {
+                        version: r.get::<_, i64>(0)? as u64,
+                        sealed: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(StoreError::from)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
+    }
+
+    async fn compare_and_swap(
+        &self,
+        account: &[u8],
+        expected: Option<u64>,
+        new: Option<Row>,
+    ) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(WriteOp {
+                account: account.to_vec(),
+                expected,
+                new,
+                reply,
+            })
+            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("the writer thread stopped".into()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compare_and_swap_lets_exactly_one_writer_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
+        let row = |v: u64| Row {
+            version: v,
+            sealed: vec![v as u8; 10],
+        };
+        assert!(store.compare_and_swap(b"a", None, Some(row(1))).await.unwrap());
+        assert!(!store.compare_and_swap(b"a", None, Some(row(1))).await.unwrap());
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let s = store.clone();
+            tasks.push(tokio::spawn(async move {
+                s.compare_and_swap(b"a", Some(1), Some(row(2))).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += t.await.unwrap() as u32;
+        }
+        assert_eq!(wins, 1);
+        assert_eq!(store.get(b"a").await.unwrap(), Some(row(2)));
+        assert!(store.compare_and_swap(b"a", Some(2), None).await.unwrap());
+        assert_eq!(store.get(b"a").await.unwrap(), None);
+    }
+}
