@@ -64,7 +64,10 @@ fn identifiers<'a>(client: &'a [u8], vault_id: &'a str) -> Identifiers<'a> {
 pub fn register_start(password: &[u8]) -> Result<(RegistrationState, Vec<u8>), ClientError> {
     let start = ClientRegistration::<Suite>::start(&mut OsRng, password)
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    Ok((RegistrationState(start.state), start.message.serialize().to_vec()))
+    Ok((
+        RegistrationState(start.state),
+        start.message.serialize().to_vec(),
+    ))
 }
 
 /// Step 2 of registration: the upload for the vault and the wrap key.
@@ -99,7 +102,10 @@ pub fn register_finish(
 pub fn recover_start(password: &[u8]) -> Result<(RecoveryState, Vec<u8>), ClientError> {
     let start = ClientLogin::<Suite>::start(&mut OsRng, password)
         .map_err(|e| ClientError::Protocol(e.to_string()))?;
-    Ok((RecoveryState(start.state), start.message.serialize().to_vec()))
+    Ok((
+        RecoveryState(start.state),
+        start.message.serialize().to_vec(),
+    ))
 }
 
 /// The outcome of recovery step 2.
@@ -131,7 +137,11 @@ pub fn recover_finish(
             &mut OsRng,
             password,
             response,
-            ClientLoginFinishParameters::new(Some(CONTEXT), identifiers(&cred, vault_id), Some(&ksf)),
+            ClientLoginFinishParameters::new(
+                Some(CONTEXT),
+                identifiers(&cred, vault_id),
+                Some(&ksf),
+            ),
         )
         .map_err(|e| match e {
             opaque_ke::errors::ProtocolError::InvalidLoginError => ClientError::WrongPassword,
@@ -145,7 +155,10 @@ pub fn recover_finish(
 }
 
 /// Opens the vault's recover-finish answer and then the escrowed secret.
-pub fn open_recovered(finish: &RecoveryFinish, encrypted: &[u8]) -> Result<Zeroizing<Vec<u8>>, ClientError> {
+pub fn open_recovered(
+    finish: &RecoveryFinish,
+    encrypted: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, ClientError> {
     let sealed = arca_crypto::open(&finish.response_key, RESPONSE_AAD, encrypted)
         .map_err(|_| ClientError::Protocol("the vault's answer does not open".into()))?;
     finish.wrap_key.unwrap(&sealed)

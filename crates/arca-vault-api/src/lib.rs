@@ -12,7 +12,7 @@ mod wire;
 
 pub use error::{ErrorBody, ErrorCode};
 pub use suite::{
-    ARGON2_M_KIB, ARGON2_P, ARGON2_T, AccountId, CONTEXT, KSF_VERSION, PROTOCOL, Suite,
-    ksf, response_key,
+    ARGON2_M_KIB, ARGON2_P, ARGON2_T, AccountId, CONTEXT, KSF_VERSION, PROTOCOL, Suite, ksf,
+    response_key,
 };
 pub use wire::*;

@@ -74,7 +74,10 @@ impl Authenticator {
                             format!("tenant {:?}: HS256 secret is not base64url: {e}", t.id)
                         })?;
                         if raw.len() < 32 {
-                            return Err(format!("tenant {:?}: an HS256 secret needs 32+ bytes", t.id));
+                            return Err(format!(
+                                "tenant {:?}: an HS256 secret needs 32+ bytes",
+                                t.id
+                            ));
                         }
                         DecodingKey::from_secret(&raw)
                     }

@@ -164,7 +164,10 @@ impl Config {
         }
         for t in &self.tenants {
             if t.id.is_empty() || t.id.contains('\0') {
-                return Err(format!("tenant id {:?} must be non-empty and without NUL", t.id));
+                return Err(format!(
+                    "tenant id {:?} must be non-empty and without NUL",
+                    t.id
+                ));
             }
             if t.keys.is_empty() {
                 return Err(format!("tenant {:?} has no verification keys", t.id));

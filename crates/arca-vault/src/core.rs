@@ -5,12 +5,12 @@
 
 use arca_crypto::SubKey;
 use arca_vault_api::{
-    AccountId, CONTEXT, ErrorCode, RecoverFinishResponse, RecoverStartResponse, RegisterFinishRequest,
-    StatusResponse, Suite, response_key,
+    AccountId, CONTEXT, ErrorCode, RecoverFinishResponse, RecoverStartResponse,
+    RegisterFinishRequest, StatusResponse, Suite, response_key,
 };
 use opaque_ke::{
-    CredentialFinalization, CredentialRequest, Identifiers, RegistrationRequest, RegistrationUpload,
-    ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
+    CredentialFinalization, CredentialRequest, Identifiers, RegistrationRequest,
+    RegistrationUpload, ServerLogin, ServerLoginParameters, ServerRegistration, ServerSetup,
 };
 use rand_core::OsRng;
 use serde::{Deserialize, Serialize};
@@ -149,8 +149,9 @@ impl VaultCore {
     pub fn register_start(&self, account: &AccountId, request: &[u8]) -> Result<Vec<u8>, ApiError> {
         let request = RegistrationRequest::<Suite>::deserialize(request)
             .map_err(|e| ApiError::bad("registration request", e))?;
-        let start = ServerRegistration::<Suite>::start(&self.setup, request, &account.credential_id())
-            .map_err(|e| ApiError::bad("registration request", e))?;
+        let start =
+            ServerRegistration::<Suite>::start(&self.setup, request, &account.credential_id())
+                .map_err(|e| ApiError::bad("registration request", e))?;
         Ok(start.message.serialize().to_vec())
     }
 
@@ -163,7 +164,8 @@ impl VaultCore {
         current: Option<&Versioned>,
         now: i64,
     ) -> Outcome<u32> {
-        let upload = match RegistrationUpload::<Suite>::deserialize(&request.registration_upload.0) {
+        let upload = match RegistrationUpload::<Suite>::deserialize(&request.registration_upload.0)
+        {
             Ok(u) => u,
             Err(e) => return Outcome::reply(Err(ApiError::bad("registration upload", e))),
         };
@@ -196,7 +198,9 @@ impl VaultCore {
     /// destroy the secret.
     fn settle(&self, current: &Versioned, now: i64) -> Option<Versioned> {
         let r = &current.record;
-        (r.secret.is_some() && r.attempts >= r.max_attempts && now >= r.last_attempt + self.login_ttl)
+        (r.secret.is_some()
+            && r.attempts >= r.max_attempts
+            && now >= r.last_attempt + self.login_ttl)
             .then(|| Versioned {
                 version: current.version + 1,
                 record: Record {
@@ -230,7 +234,8 @@ impl VaultCore {
                 return out;
             }
             Some(cur) => {
-                let file = match ServerRegistration::<Suite>::deserialize(&cur.record.registration) {
+                let file = match ServerRegistration::<Suite>::deserialize(&cur.record.registration)
+                {
                     Ok(f) => f,
                     Err(e) => {
                         return Outcome::reply(Err(ApiError::new(
@@ -271,7 +276,8 @@ impl VaultCore {
             dummy,
             server_login: start.state.serialize().to_vec(),
         };
-        let state = zeroize::Zeroizing::new(postcard::to_stdvec(&state).expect("login state serializes"));
+        let state =
+            zeroize::Zeroizing::new(postcard::to_stdvec(&state).expect("login state serializes"));
         let sealed = arca_crypto::seal(&self.login_key, LOGIN_AAD, &state);
         Outcome {
             counted: !dummy,
@@ -302,11 +308,17 @@ impl VaultCore {
             )
         };
         let Ok(plain) = arca_crypto::open(&self.login_key, LOGIN_AAD, login_state) else {
-            return Outcome::reply(Err(ApiError::new(ErrorCode::BadRequest, "invalid login_state")));
+            return Outcome::reply(Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "invalid login_state",
+            )));
         };
         let plain = zeroize::Zeroizing::new(plain);
         let Ok(state) = postcard::from_bytes::<LoginState>(&plain) else {
-            return Outcome::reply(Err(ApiError::new(ErrorCode::BadRequest, "invalid login_state")));
+            return Outcome::reply(Err(ApiError::new(
+                ErrorCode::BadRequest,
+                "invalid login_state",
+            )));
         };
         let cred = account.credential_id();
         if state.account != cred {
@@ -392,7 +404,11 @@ impl VaultCore {
             registered: true,
             locked: r.locked(),
             attempts_used: r.attempts,
-            attempts_left: if r.secret.is_none() { 0 } else { r.attempts_left() },
+            attempts_left: if r.secret.is_none() {
+                0
+            } else {
+                r.attempts_left()
+            },
             max_attempts: r.max_attempts,
         }));
         if let Some(erased) = self.settle(cur, now) {

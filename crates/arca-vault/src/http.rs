@@ -13,7 +13,9 @@ use arca_vault_api::{
     RegisterStartResponse,
 };
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State,
+};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -37,7 +39,8 @@ type Shared<S> = Arc<AppState<S>>;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let retry = (self.code == ErrorCode::RateLimited).then_some(1u64);
         let body = ErrorBody {
             code: self.code,
@@ -47,7 +50,8 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, Json(body)).into_response();
         if let Some(r) = retry {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(r));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(r));
         }
         resp
     }
@@ -95,7 +99,10 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 }
 
 fn limited(what: &str) -> ApiError {
-    ApiError::new(ErrorCode::RateLimited, format!("too many requests {what}: slow down"))
+    ApiError::new(
+        ErrorCode::RateLimited,
+        format!("too many requests {what}: slow down"),
+    )
 }
 
 /// The account of a request, from its bearer token.
@@ -118,7 +125,10 @@ impl<S: Store> FromRequestParts<Shared<S>> for Authed {
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-        let account = state.auth.verify(token.trim(), now()).map_err(|why| unauthorized(&why))?;
+        let account = state
+            .auth
+            .verify(token.trim(), now())
+            .map_err(|why| unauthorized(&why))?;
         if !state.per_account.allow(&account) {
             return Err(limited("for this account"));
         }
@@ -137,9 +147,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Ok(Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::BytesRejection(e)) => {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Err(ApiError::new(ErrorCode::PayloadTooLarge, "request body too large"))
+                    Err(ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        "request body too large",
+                    ))
                 } else {
-                    Err(ApiError::new(ErrorCode::BadRequest, format!("cannot read the body: {e}")))
+                    Err(ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("cannot read the body: {e}"),
+                    ))
                 }
             }
             Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.body_text())),
@@ -175,7 +191,10 @@ async fn register_start<S: Store>(
     Authed(account): Authed,
     ApiJson(req): ApiJson<RegisterStartRequest>,
 ) -> Result<Json<RegisterStartResponse>, ApiError> {
-    let msg = s.vault.core.register_start(&account, &req.registration_request.0)?;
+    let msg = s
+        .vault
+        .core
+        .register_start(&account, &req.registration_request.0)?;
     Ok(Json(RegisterStartResponse {
         registration_response: msg.into(),
     }))
@@ -188,7 +207,9 @@ async fn register_finish<S: Store>(
 ) -> Result<Json<RegisterFinishResponse>, ApiError> {
     let max_attempts = s
         .vault
-        .run(&account, |cur, now| s.vault.core.register_finish(&req, cur, now))
+        .run(&account, |cur, now| {
+            s.vault.core.register_finish(&req, cur, now)
+        })
         .await?;
     tracing::info!(account = %account, "password backup registered");
     Ok(Json(RegisterFinishResponse { max_attempts }))
@@ -202,7 +223,9 @@ async fn recover_start<S: Store>(
     let resp = s
         .vault
         .run(&account, |cur, now| {
-            s.vault.core.recover_start(&account, &req.credential_request.0, cur, now)
+            s.vault
+                .core
+                .recover_start(&account, &req.credential_request.0, cur, now)
         })
         .await?;
     Ok(Json(resp))
@@ -229,8 +252,14 @@ async fn recover_finish<S: Store>(
     Ok(Json(resp))
 }
 
-async fn status<S: Store>(State(s): State<Shared<S>>, Authed(account): Authed) -> Result<impl IntoResponse, ApiError> {
-    let resp = s.vault.run(&account, |cur, now| s.vault.core.status(cur, now)).await?;
+async fn status<S: Store>(
+    State(s): State<Shared<S>>,
+    Authed(account): Authed,
+) -> Result<impl IntoResponse, ApiError> {
+    let resp = s
+        .vault
+        .run(&account, |cur, now| s.vault.core.status(cur, now))
+        .await?;
     Ok(Json(resp))
 }
 
@@ -238,7 +267,9 @@ async fn delete_account<S: Store>(
     State(s): State<Shared<S>>,
     Authed(account): Authed,
 ) -> Result<StatusCode, ApiError> {
-    s.vault.run(&account, |cur, _| s.vault.core.delete(cur)).await?;
+    s.vault
+        .run(&account, |cur, _| s.vault.core.delete(cur))
+        .await?;
     tracing::info!(account = %account, "password backup deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -254,16 +285,19 @@ async fn observe<S: Store>(
     req: Request,
     next: Next,
 ) -> Response {
-    let route = crate::openapi::route_label(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
+    let route =
+        crate::openapi::route_label(req.extensions().get::<MatchedPath>().map(|m| m.as_str()));
     let started = Instant::now();
     let resp = if s.per_ip.allow(&peer.ip()) {
         next.run(req).await
     } else {
         limited("from this address").into_response()
     };
-    s.vault
-        .metrics
-        .observe(route, resp.status().as_u16(), started.elapsed().as_secs_f64());
+    s.vault.metrics.observe(
+        route,
+        resp.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     resp
 }
 

@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use ring::signature::KeyPair;
 
 #[derive(Parser)]
-#[command(name = "arca-vault", version, about = "The arca Backup Key Vault (OPAQUE key escrow)")]
+#[command(
+    name = "arca-vault",
+    version,
+    about = "The arca Backup Key Vault (OPAQUE key escrow)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -74,7 +78,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Init { config } => {
             let c = Config::load(&config)?;
             arca_vault::server::init(&c)?;
-            println!("initialised vault {:?}: sealed secrets in {}", c.vault_id, c.sealed_path().display());
+            println!(
+                "initialised vault {:?}: sealed secrets in {}",
+                c.vault_id,
+                c.sealed_path().display()
+            );
             Ok(())
         }
         Command::Serve { config } => {
@@ -102,17 +110,27 @@ fn run(cli: Cli) -> Result<(), String> {
                     let path = t.signing_key.as_ref().ok_or_else(|| {
                         format!("tenant {tenant:?} has no signing_key: tokens come from its account system")
                     })?;
-                    let der = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-                    (jsonwebtoken::Algorithm::EdDSA, jsonwebtoken::EncodingKey::from_ed_der(&der))
+                    let der =
+                        std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    (
+                        jsonwebtoken::Algorithm::EdDSA,
+                        jsonwebtoken::EncodingKey::from_ed_der(&der),
+                    )
                 }
                 Algorithm::HS256 => {
                     let secret = URL_SAFE_NO_PAD
                         .decode(t.keys[0].trim())
                         .map_err(|e| format!("tenant {tenant:?}: bad HS256 secret: {e}"))?;
-                    (jsonwebtoken::Algorithm::HS256, jsonwebtoken::EncodingKey::from_secret(&secret))
+                    (
+                        jsonwebtoken::Algorithm::HS256,
+                        jsonwebtoken::EncodingKey::from_secret(&secret),
+                    )
                 }
                 Algorithm::ES256 => {
-                    return Err("minting ES256 tokens is not supported: use the tenant's account system".into());
+                    return Err(
+                        "minting ES256 tokens is not supported: use the tenant's account system"
+                            .into(),
+                    );
                 }
             };
             let now = arca_vault::service::now();
@@ -137,7 +155,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 .mode(0o600)
                 .open(&out)
                 .map_err(|e| format!("{}: {e}", out.display()))?;
-            f.write_all(pkcs8.as_ref()).map_err(|e| format!("{}: {e}", out.display()))?;
+            f.write_all(pkcs8.as_ref())
+                .map_err(|e| format!("{}: {e}", out.display()))?;
             println!("{}", URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()));
             Ok(())
         }

@@ -56,7 +56,10 @@ impl Metrics {
         out.push_str("# TYPE arca_vault_requests_total counter\n");
         for (name, r) in routes.iter() {
             for (status, n) in &r.by_status {
-                let _ = writeln!(out, "arca_vault_requests_total{{route=\"{name}\",status=\"{status}\"}} {n}");
+                let _ = writeln!(
+                    out,
+                    "arca_vault_requests_total{{route=\"{name}\",status=\"{status}\"}} {n}"
+                );
             }
         }
         out.push_str("# HELP arca_vault_request_duration_seconds Request latency by route.\n");
@@ -73,15 +76,39 @@ impl Metrics {
                 "arca_vault_request_duration_seconds_bucket{{route=\"{name}\",le=\"+Inf\"}} {}",
                 r.count
             );
-            let _ = writeln!(out, "arca_vault_request_duration_seconds_sum{{route=\"{name}\"}} {}", r.sum);
-            let _ = writeln!(out, "arca_vault_request_duration_seconds_count{{route=\"{name}\"}} {}", r.count);
+            let _ = writeln!(
+                out,
+                "arca_vault_request_duration_seconds_sum{{route=\"{name}\"}} {}",
+                r.sum
+            );
+            let _ = writeln!(
+                out,
+                "arca_vault_request_duration_seconds_count{{route=\"{name}\"}} {}",
+                r.count
+            );
         }
         for (name, help, v) in [
-            ("arca_vault_guesses_counted_total", "Password guesses counted (recover-start).", &self.guesses),
-            ("arca_vault_lockouts_total", "Escrowed secrets destroyed after too many guesses.", &self.lockouts),
-            ("arca_vault_store_errors_total", "Record store failures.", &self.store_errors),
+            (
+                "arca_vault_guesses_counted_total",
+                "Password guesses counted (recover-start).",
+                &self.guesses,
+            ),
+            (
+                "arca_vault_lockouts_total",
+                "Escrowed secrets destroyed after too many guesses.",
+                &self.lockouts,
+            ),
+            (
+                "arca_vault_store_errors_total",
+                "Record store failures.",
+                &self.store_errors,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         }
         out
     }

@@ -42,7 +42,10 @@ impl Pkcs11Seal {
         create: bool,
     ) -> Result<Self, SealError> {
         let ctx = Pkcs11::new(module).map_err(|e| {
-            SealError::Hsm(format!("cannot load the PKCS#11 module {}: {e}", module.display()))
+            SealError::Hsm(format!(
+                "cannot load the PKCS#11 module {}: {e}",
+                module.display()
+            ))
         })?;
         ctx.initialize(CInitializeArgs::OsThreads)
             .map_err(hsm("initialize"))?;
@@ -55,7 +58,10 @@ impl Pkcs11Seal {
             }
         }
         let slot = found.ok_or_else(|| {
-            SealError::Hsm(format!("no token labelled {token_label:?} in {}", module.display()))
+            SealError::Hsm(format!(
+                "no token labelled {token_label:?} in {}",
+                module.display()
+            ))
         })?;
         let session = ctx.open_rw_session(slot).map_err(hsm("open session"))?;
         session
@@ -113,7 +119,8 @@ impl Pkcs11Seal {
         let mut iv = [0u8; IV_LEN];
         arca_crypto::fill_random(&mut iv);
         let mut iv_param = iv;
-        let params = GcmParams::new(&mut iv_param, aad, TAG_BITS.into()).map_err(hsm("GCM parameters"))?;
+        let params =
+            GcmParams::new(&mut iv_param, aad, TAG_BITS.into()).map_err(hsm("GCM parameters"))?;
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         let ct = session
             .encrypt(&Mechanism::AesGcm(params), self.key, plain)
@@ -129,7 +136,8 @@ impl Pkcs11Seal {
         }
         let mut iv = [0u8; IV_LEN];
         iv.copy_from_slice(&sealed[..IV_LEN]);
-        let params = GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(hsm("GCM parameters"))?;
+        let params =
+            GcmParams::new(&mut iv, aad, TAG_BITS.into()).map_err(hsm("GCM parameters"))?;
         let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
         session
             .decrypt(&Mechanism::AesGcm(params), self.key, &sealed[IV_LEN..])

@@ -58,9 +58,8 @@ fn aad(account: &AccountId, version: u64) -> Vec<u8> {
 
 /// The row that stores `record` at `version`.
 pub fn seal(key: &SubKey, account: &AccountId, version: u64, record: &Record) -> Row {
-    let plain = zeroize::Zeroizing::new(
-        postcard::to_stdvec(record).expect("records always serialize"),
-    );
+    let plain =
+        zeroize::Zeroizing::new(postcard::to_stdvec(record).expect("records always serialize"));
     Row {
         version,
         sealed: arca_crypto::seal(key, &aad(account, version), &plain),
@@ -79,7 +78,8 @@ pub fn open(key: &SubKey, account: &AccountId, row: &Row) -> Result<Versioned, T
     let err = || TamperedRecord {
         account: account.to_string(),
     };
-    let plain = arca_crypto::open(key, &aad(account, row.version), &row.sealed).map_err(|_| err())?;
+    let plain =
+        arca_crypto::open(key, &aad(account, row.version), &row.sealed).map_err(|_| err())?;
     let plain = zeroize::Zeroizing::new(plain);
     let record = postcard::from_bytes(&plain).map_err(|_| err())?;
     Ok(Versioned {
@@ -114,7 +114,10 @@ mod tests {
             version: 6,
             sealed: row.sealed.clone(),
         };
-        assert!(open(&key, &alice, &rolled).is_err(), "paired with another version");
+        assert!(
+            open(&key, &alice, &rolled).is_err(),
+            "paired with another version"
+        );
         let mut flipped = row.clone();
         flipped.sealed[40] ^= 1;
         assert!(open(&key, &alice, &flipped).is_err());

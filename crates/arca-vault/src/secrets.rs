@@ -60,7 +60,8 @@ impl Seal {
                 .mode(0o600)
                 .open(path)
                 .map_err(io(path))?;
-            f.write_all(hex::encode(&key[..]).as_bytes()).map_err(io(path))?;
+            f.write_all(hex::encode(&key[..]).as_bytes())
+                .map_err(io(path))?;
             f.sync_all().map_err(io(path))?;
         }
         let mode = fs::metadata(path).map_err(io(path))?.permissions().mode();
@@ -75,7 +76,10 @@ impl Seal {
         let text = Zeroizing::new(fs::read_to_string(path).map_err(io(path))?);
         let mut key = Zeroizing::new([0u8; 32]);
         hex::decode_to_slice(text.trim(), &mut key[..]).map_err(|_| {
-            SealError::Config(format!("{}: a seal key file holds 64 hex digits", path.display()))
+            SealError::Config(format!(
+                "{}: a seal key file holds 64 hex digits",
+                path.display()
+            ))
         })?;
         Ok(Seal::KeyFile(SubKey::from_bytes(*key)))
     }
@@ -167,7 +171,8 @@ pub fn load(path: &Path, seal: &Seal) -> Result<VaultSecrets, SealError> {
     })?;
     let bytes = seal.unseal(&sealed)?;
     let mut plain: Plain = postcard::from_bytes(&bytes).map_err(|_| SealError::Unseal)?;
-    let setup = ServerSetup::<Suite>::deserialize(&plain.server_setup).map_err(|_| SealError::Unseal)?;
+    let setup =
+        ServerSetup::<Suite>::deserialize(&plain.server_setup).map_err(|_| SealError::Unseal)?;
     let master = SubKey::from_bytes(plain.master);
     zeroize::Zeroize::zeroize(&mut plain.master);
     zeroize::Zeroize::zeroize(&mut plain.server_setup);

@@ -25,7 +25,9 @@ pub fn open_seal(config: &Config, create: bool) -> Result<Seal, String> {
             key_label,
         } => {
             let pin = zeroize::Zeroizing::new(std::env::var(pin_env).map_err(|_| {
-                format!("the HSM PIN is read from the environment variable {pin_env}, which is not set")
+                format!(
+                    "the HSM PIN is read from the environment variable {pin_env}, which is not set"
+                )
             })?);
             Pkcs11Seal::open(module, token_label, &pin, key_label, create)
                 .map(Seal::Pkcs11)
@@ -88,17 +90,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let _ = std::io::stdout().flush();
     tracing::info!(%addr, vault_id = %config.vault_id, "serving");
     let app = router(state, config.max_body_bytes);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
+    .map_err(|e| e.to_string())
 }
 
 async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},

@@ -29,16 +29,26 @@ pub fn now() -> i64 {
 
 impl<S: Store> Vault<S> {
     async fn load(&self, account: &AccountId) -> Result<Option<Versioned>, ApiError> {
-        let row = self.store.get(&account.credential_id()).await.map_err(|e| {
-            self.metrics.store_error();
-            tracing::error!(error = %e, "record store read failed");
-            ApiError::new(ErrorCode::StoreUnavailable, "the record store is unavailable: retry later")
-        })?;
+        let row = self
+            .store
+            .get(&account.credential_id())
+            .await
+            .map_err(|e| {
+                self.metrics.store_error();
+                tracing::error!(error = %e, "record store read failed");
+                ApiError::new(
+                    ErrorCode::StoreUnavailable,
+                    "the record store is unavailable: retry later",
+                )
+            })?;
         row.map(|r| record::open(self.core.record_key(), account, &r))
             .transpose()
             .map_err(|e| {
                 tracing::error!(error = %e, "record failed authentication");
-                ApiError::new(ErrorCode::Internal, "the stored record failed authentication")
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the stored record failed authentication",
+                )
             })
     }
 
@@ -55,7 +65,12 @@ impl<S: Store> Vault<S> {
             let expected = current.as_ref().map(|c| c.version);
             let new = match &outcome.write {
                 Write::None => return outcome.result,
-                Write::Put(v) => Some(record::seal(self.core.record_key(), account, v.version, &v.record)),
+                Write::Put(v) => Some(record::seal(
+                    self.core.record_key(),
+                    account,
+                    v.version,
+                    &v.record,
+                )),
                 Write::Delete => None,
             };
             match self.store.compare_and_swap(&key, expected, new).await {

@@ -200,13 +200,25 @@ mod tests {
             version: v,
             sealed: vec![v as u8; 10],
         };
-        assert!(store.compare_and_swap(b"a", None, Some(row(1))).await.unwrap());
-        assert!(!store.compare_and_swap(b"a", None, Some(row(1))).await.unwrap());
+        assert!(
+            store
+                .compare_and_swap(b"a", None, Some(row(1)))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .compare_and_swap(b"a", None, Some(row(1)))
+                .await
+                .unwrap()
+        );
         let mut tasks = Vec::new();
         for _ in 0..50 {
             let s = store.clone();
             tasks.push(tokio::spawn(async move {
-                s.compare_and_swap(b"a", Some(1), Some(row(2))).await.unwrap()
+                s.compare_and_swap(b"a", Some(1), Some(row(2)))
+                    .await
+                    .unwrap()
             }));
         }
         let mut wins = 0;
