@@ -67,6 +67,10 @@ pub struct Outcome<T> {
     pub write: Write,
     /// A guess was counted (metrics).
     pub counted: bool,
+    /// The write may be lost in an OS crash without harm: it only resets a
+    /// count or spends a login state, so losing it leaves the account with
+    /// fewer guesses, never more. Such writes skip the fsync.
+    pub lazy: bool,
     /// The secret was destroyed (metrics).
     pub destroyed: bool,
 }
@@ -78,6 +82,7 @@ impl<T> Outcome<T> {
             write: Write::None,
             counted: false,
             destroyed: false,
+            lazy: false,
         }
     }
 }
@@ -191,6 +196,7 @@ impl VaultCore {
             }),
             counted: false,
             destroyed: false,
+            lazy: false,
         }
     }
 
@@ -288,6 +294,7 @@ impl VaultCore {
             }),
             write,
             destroyed: false,
+            lazy: false,
         }
     }
 
@@ -374,6 +381,7 @@ impl VaultCore {
                     }),
                     counted: false,
                     destroyed: false,
+                    lazy: true,
                 }
             }
             Err(_) => Outcome {
@@ -384,6 +392,7 @@ impl VaultCore {
                 }),
                 counted: false,
                 destroyed: false,
+                lazy: true,
             },
         }
     }
@@ -430,6 +439,7 @@ impl VaultCore {
                 write: Write::Delete,
                 counted: false,
                 destroyed: false,
+                lazy: false,
             },
         }
     }

@@ -73,7 +73,11 @@ impl<S: Store> Vault<S> {
                 )),
                 Write::Delete => None,
             };
-            match self.store.compare_and_swap(&key, expected, new).await {
+            match self
+                .store
+                .compare_and_swap(&key, expected, new, !outcome.lazy)
+                .await
+            {
                 Ok(true) => {
                     if outcome.counted {
                         self.metrics.guess_counted();

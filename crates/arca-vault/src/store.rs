@@ -34,16 +34,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Replaces the row if its current version is `expected` (`None`: no row)
     /// with `new` (`None`: delete). `Ok(false)` if another writer got there
-    /// first. `Ok(true)` means the change is durable.
+    /// first. `Ok(true)` means the change is committed, and with `durable`
+    /// also on stable storage (it survives an OS crash or power loss).
     fn compare_and_swap(
         &self,
         account: &[u8],
         expected: Option<u64>,
         new: Option<Row>,
+        durable: bool,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 struct WriteOp {
+    durable: bool,
     account: Vec<u8>,
     expected: Option<u64>,
     new: Option<Row>,
@@ -112,6 +115,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<bool, rusqlite:
 }
 
 fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
+    let mut synchronous_full = true;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -120,7 +124,12 @@ fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
                 Err(_) => break,
             }
         }
+        let durable = batch.iter().any(|op| op.durable);
         let result = (|| -> Result<Vec<bool>, rusqlite::Error> {
+            if durable != synchronous_full {
+                conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
+                synchronous_full = durable;
+            }
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut out = Vec::with_capacity(batch.len());
             for op in &batch {
@@ -146,25 +155,19 @@ fn writer_loop(mut conn: Connection, rx: std::sync::mpsc::Receiver<WriteOp>) {
 
 impl Store for SqliteStore {
     async fn get(&self, account: &[u8]) -> Result<Option<Row>, StoreError> {
-        let reader = self.reader.clone();
-        let account = account.to_vec();
-        tokio::task::spawn_blocking(move || {
-            let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
-            conn.query_row(
-                "SELECT version, sealed FROM records WHERE account = ?1",
-                params![account],
-                |r| {
-                    Ok(Row {
-                        version: r.get::<_, i64>(0)? as u64,
-                        sealed: r.get(1)?,
-                    })
-                },
-            )
+        // A primary-key lookup in a WAL database takes microseconds and never
+        // waits for the writer: done in place, it is cheaper than a hand-off
+        // to a blocking thread.
+        let conn = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        conn.prepare_cached("SELECT version, sealed FROM records WHERE account = ?1")?
+            .query_row(params![account], |r| {
+                Ok(Row {
+                    version: r.get::<_, i64>(0)? as u64,
+                    sealed: r.get(1)?,
+                })
+            })
             .optional()
             .map_err(StoreError::from)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 
     async fn compare_and_swap(
@@ -172,10 +175,12 @@ impl Store for SqliteStore {
         account: &[u8],
         expected: Option<u64>,
         new: Option<Row>,
+        durable: bool,
     ) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.writes
             .send(WriteOp {
+                durable,
                 account: account.to_vec(),
                 expected,
                 new,
@@ -227,7 +232,12 @@ mod tests {
         }
         assert_eq!(wins, 1);
         assert_eq!(store.get(b"a").await.unwrap(), Some(row(2)));
-        assert!(store.compare_and_swap(b"a", Some(2), None).await.unwrap());
+        assert!(
+            store
+                .compare_and_swap(b"a", Some(2), None, true)
+                .await
+                .unwrap()
+        );
         assert_eq!(store.get(b"a").await.unwrap(), None);
     }
 }
