@@ -207,13 +207,13 @@ mod tests {
         };
         assert!(
             store
-                .compare_and_swap(b"a", None, Some(row(1)))
+                .compare_and_swap(b"a", None, Some(row(1)), true)
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .compare_and_swap(b"a", None, Some(row(1)))
+                .compare_and_swap(b"a", None, Some(row(1)), true)
                 .await
                 .unwrap()
         );
@@ -221,7 +221,7 @@ mod tests {
         for _ in 0..50 {
             let s = store.clone();
             tasks.push(tokio::spawn(async move {
-                s.compare_and_swap(b"a", Some(1), Some(row(2)))
+                s.compare_and_swap(b"a", Some(1), Some(row(2)), true)
                     .await
                     .unwrap()
             }));
