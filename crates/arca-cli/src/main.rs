@@ -92,6 +92,10 @@ enum Command {
         /// Restore only this path of the snapshot.
         #[arg(long, value_name = "PATH")]
         include: Option<String>,
+        /// Restore into a folder that already holds files, replacing those
+        /// the snapshot also has (each replaced whole, never edited in place).
+        #[arg(long)]
+        overwrite: bool,
     },
     /// Verify the repository's structure (and with --read-data, every byte).
     Check {
@@ -120,7 +124,20 @@ fn tune_allocator() {}
 
 fn main() -> ExitCode {
     tune_allocator();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version land here too: clap prints them to stdout
+            // and they are not failures. Usage errors go to stderr and exit
+            // 1 like every other arca failure (clap's own exit would be 2).
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -154,6 +171,14 @@ fn open(cli: &Cli) -> Result<Repository, String> {
     Repository::open(storage, &key).map_err(|e| e.to_string())
 }
 
+/// Prints what the repository skipped while reading (such as a damaged
+/// snapshot or a stray file): it may be why something is missing.
+fn print_warnings(repo: &Repository) {
+    for w in repo.take_warnings() {
+        eprintln!("warning: {w}");
+    }
+}
+
 fn show_progress(cli: &Cli) -> bool {
     !cli.quiet && !cli.json && std::io::stderr().is_terminal()
 }
@@ -170,7 +195,8 @@ fn run(cli: &Cli) -> Result<u8, String> {
             snapshot,
             target,
             include,
-        } => restore(cli, snapshot, target, include.clone()),
+            overwrite,
+        } => restore(cli, snapshot, target, include.clone(), *overwrite),
         Command::Check { read_data } => check(cli, *read_data),
     }
 }
@@ -224,6 +250,7 @@ fn backup(cli: &Cli, path: &std::path::Path, parent: Option<String>) -> Result<u
     };
     let result = repo.backup(path, &opts);
     drop(display);
+    print_warnings(&repo);
     let summary = result.map_err(|e| e.to_string())?;
     for s in &summary.skipped {
         eprintln!("warning: could not read {}: {}", s.path, s.error);
@@ -264,7 +291,9 @@ fn backup(cli: &Cli, path: &std::path::Path, parent: Option<String>) -> Result<u
 
 fn snapshots(cli: &Cli) -> Result<u8, String> {
     let repo = open(cli)?;
-    let list = repo.snapshots().map_err(|e| e.to_string())?;
+    let list = repo.snapshots();
+    print_warnings(&repo);
+    let list = list.map_err(|e| e.to_string())?;
     if cli.json {
         let items: Vec<_> = list
             .iter()
@@ -309,7 +338,9 @@ fn snapshots(cli: &Cli) -> Result<u8, String> {
 
 fn ls(cli: &Cli, query: &str, sub: Option<&str>) -> Result<u8, String> {
     let repo = open(cli)?;
-    let entries = repo.list_files(query, sub).map_err(|e| e.to_string())?;
+    let entries = repo.list_files(query, sub);
+    print_warnings(&repo);
+    let entries = entries.map_err(|e| e.to_string())?;
     if cli.json {
         let items: Vec<_> = entries
             .iter()
@@ -341,17 +372,20 @@ fn restore(
     query: &str,
     target: &std::path::Path,
     include: Option<String>,
+    overwrite: bool,
 ) -> Result<u8, String> {
     let repo = open(cli)?;
     let progress = Arc::new(RestoreProgress::default());
     let display = show_progress(cli).then(|| Progress::restore(progress.clone()));
     let opts = RestoreOptions {
         include,
+        overwrite,
         workers: 0,
         progress: Some(progress),
     };
     let result = repo.restore(query, target, &opts);
     drop(display);
+    print_warnings(&repo);
     let summary = result.map_err(|e| e.to_string())?;
     if cli.json {
         println!(

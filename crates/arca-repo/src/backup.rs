@@ -2,15 +2,22 @@
 //!
 //! One thread walks, reads, chunks and hashes (deduplication is decided
 //! there, so it needs no locking); worker threads compress, encrypt and pack
-//! blobs, each into its own pack, and upload full packs. Index files are
-//! written as packs land, the snapshot last: an interrupted backup leaves
-//! only unreferenced packs or index entries, never a snapshot that points
-//! at missing data.
+//! blobs, each into its own pack, and upload full packs. At the end the
+//! workers' unfinished packs are merged into as few packs as possible, so a
+//! backup of a few changed files makes one small pack, not one per worker.
+//! Index files are written as packs land, the snapshot last: an interrupted
+//! backup leaves only unreferenced packs or index entries, never a snapshot
+//! that points at missing data.
+//!
+//! A file whose content may not match its recorded metadata (it changed
+//! while being read, or was modified within a second of the backup start,
+//! so a later change could keep the same mtime) is marked for re-reading
+//! (ctime 0), so the next backup does not trust it as unchanged.
 
 use std::collections::HashSet;
 use std::fs::{self, File, Metadata};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -92,14 +99,57 @@ struct Shared {
     progress: Option<Arc<BackupProgress>>,
 }
 
+/// The source as recorded in the snapshot: absolute, without `.`, `..` or
+/// trailing slashes, with symbolic links in its parent folders resolved, so
+/// `backup dir/`, `backup ./dir` and `backup /abs/dir` find the same parent
+/// snapshot. A last component that is a symbolic link is backed up as the
+/// link, unless the path ends in `/`, which (as in the shell) means the
+/// folder it points to.
+fn normalise_source(source: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(source).map_err(|e| Error::io(source, e))?;
+    let lexical: PathBuf = abs.components().collect();
+    let canonical = |p: &Path| fs::canonicalize(p).map_err(|e| Error::io(p, e));
+    if source.as_os_str().as_bytes().ends_with(b"/") {
+        return canonical(&lexical);
+    }
+    match (lexical.parent(), lexical.file_name()) {
+        (Some(parent), Some(name)) => Ok(canonical(parent)?.join(name)),
+        // `/`, or a path ending in `..`.
+        _ => canonical(&lexical),
+    }
+}
+
+/// Whether two stats of a file describe the same, unchanged file.
+fn same_state(a: &Metadata, b: &Metadata) -> bool {
+    a.ino() == b.ino()
+        && a.dev() == b.dev()
+        && a.len() == b.len()
+        && a.mtime() == b.mtime()
+        && a.mtime_nsec() == b.mtime_nsec()
+        && a.ctime() == b.ctime()
+        && a.ctime_nsec() == b.ctime_nsec()
+}
+
+/// Nanoseconds since the epoch, for comparing file times with the start.
+fn nanos(secs: i64, nsec: u32) -> i128 {
+    secs as i128 * 1_000_000_000 + nsec as i128
+}
+
+/// A file modified this close to the backup start may be modified again
+/// within the same timestamp tick (coarse on many file systems) after it
+/// was read, without its size or mtime changing.
+const RECENT_NANOS: i128 = 1_000_000_000;
+
 impl Repository {
     /// Backs up `source` (a folder or a single file) as a new snapshot.
     pub fn backup(&self, source: &Path, opts: &BackupOptions) -> Result<BackupSummary> {
         let started = Instant::now();
-        let source = std::path::absolute(source).map_err(|e| Error::io(source, e))?;
+        let (start_secs, start_nsec) = now();
+        let source = normalise_source(source)?;
         let root_meta = fs::symlink_metadata(&source).map_err(|e| Error::io(&source, e))?;
-        let index = self.load_index()?;
         let source_bytes = source.as_os_str().as_bytes().to_vec();
+        // Snapshots before the index (the reverse of write order): the
+        // parent's blobs are then in the index unless it is damaged.
         let parent = match &opts.parent {
             Some(q) => Some(self.find_snapshot(q)?),
             None => self
@@ -108,6 +158,7 @@ impl Repository {
                 .rev()
                 .find(|(_, s)| s.source == source_bytes),
         };
+        let index = self.load_index()?;
         let parent_root = match &parent {
             Some((_, snap)) => self.load_tree(&index, &snap.tree).ok(),
             None => None,
@@ -132,6 +183,7 @@ impl Repository {
             shared: &shared,
             stats: Stats::default(),
             skipped: Vec::new(),
+            recent_after: nanos(start_secs, start_nsec) - RECENT_NANOS,
         };
 
         let (root, worker_results) = std::thread::scope(|scope| {
@@ -148,7 +200,7 @@ impl Repository {
                 &mut walker.tx,
                 crossbeam_channel::bounded(0).0,
             ));
-            let results: Vec<Result<()>> = handles
+            let results: Vec<Result<PackWriter>> = handles
                 .into_iter()
                 .map(|h| {
                     h.join()
@@ -157,10 +209,12 @@ impl Repository {
                 .collect();
             (root, results)
         });
+        let mut leftovers = Vec::with_capacity(worker_results.len());
         for r in worker_results {
-            r?;
+            leftovers.push(r?);
         }
         let root = root?;
+        self.finish_leftovers(leftovers, &shared)?;
         self.flush_index(&shared, true)?;
 
         let (time, time_nsec) = now();
@@ -195,8 +249,10 @@ impl Repository {
         })
     }
 
-    /// Compresses, encrypts and packs blobs until the walker is done.
-    fn pack_worker(&self, rx: Receiver<Job>, shared: &Shared) -> Result<()> {
+    /// Compresses, encrypts and packs blobs until the walker is done; full
+    /// packs are uploaded, the unfinished last one is returned for
+    /// [`Repository::finish_leftovers`].
+    fn pack_worker(&self, rx: Receiver<Job>, shared: &Shared) -> Result<PackWriter> {
         let result = (|| {
             let mut compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
                 .map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
@@ -208,15 +264,34 @@ impl Repository {
                     self.upload_pack(full, shared)?;
                 }
             }
-            if !pack.is_empty() {
-                self.upload_pack(pack, shared)?;
-            }
-            Ok(())
+            Ok(pack)
         })();
         if result.is_err() {
             shared.failed.store(true, Ordering::Relaxed);
         }
         result
+    }
+
+    /// Merges the workers' unfinished packs into as few packs as possible
+    /// and uploads them: the fullest takes the others' blobs until it is
+    /// full, then a new one continues.
+    fn finish_leftovers(&self, mut leftovers: Vec<PackWriter>, shared: &Shared) -> Result<()> {
+        leftovers.retain(|p| !p.is_empty());
+        leftovers.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let mut rest = leftovers.into_iter();
+        let Some(mut pack) = rest.next() else {
+            return Ok(());
+        };
+        for other in rest {
+            for entry in other.entries() {
+                if pack.is_full() {
+                    let full = std::mem::replace(&mut pack, PackWriter::new(&self.keys.blob));
+                    self.upload_pack(full, shared)?;
+                }
+                pack.move_blob(&other, entry)?;
+            }
+        }
+        self.upload_pack(pack, shared)
     }
 
     fn upload_pack(&self, pack: PackWriter, shared: &Shared) -> Result<()> {
@@ -270,6 +345,18 @@ struct Walker<'a> {
     shared: &'a Shared,
     stats: Stats,
     skipped: Vec<SkippedFile>,
+    /// Files with an mtime after this (nanoseconds since the epoch) are
+    /// marked for re-reading: see [`RECENT_NANOS`].
+    recent_after: i128,
+}
+
+/// What reading one file gave.
+struct ReadFile {
+    size: u64,
+    content: Vec<BlobId>,
+    /// The file did not change between the lstat that made its node and the
+    /// end of reading.
+    stable: bool,
 }
 
 fn hostname() -> String {
@@ -385,7 +472,10 @@ impl Walker<'_> {
                     }
                     _ => None,
                 });
-            let content = match reuse {
+            if nanos(node.mtime, node.mtime_nsec) > self.recent_after {
+                node.mark_reread();
+            }
+            let read = match reuse {
                 Some(content) => {
                     self.stats.files_unmodified += 1;
                     self.stats.bytes_total += size;
@@ -393,8 +483,8 @@ impl Walker<'_> {
                     self.count_file(0);
                     return Ok(Some(node));
                 }
-                None => match self.read_file(path)? {
-                    Some(c) => c,
+                None => match self.read_file(path, md)? {
+                    Some(r) => r,
                     None => return Ok(None),
                 },
             };
@@ -403,10 +493,13 @@ impl Walker<'_> {
             } else {
                 self.stats.files_new += 1;
             }
-            self.stats.bytes_total += content.0;
+            if !read.stable {
+                node.mark_reread();
+            }
+            self.stats.bytes_total += read.size;
             node.kind = NodeKind::File {
-                size: content.0,
-                content: content.1,
+                size: read.size,
+                content: read.content,
             };
         } else if ft.is_dir() {
             let parent_tree = match parent.map(|p| &p.kind) {
@@ -441,11 +534,42 @@ impl Walker<'_> {
         }
     }
 
-    /// Chunks one file; `None` (and a skipped-file entry) if it cannot be read.
-    fn read_file(&mut self, path: &Path) -> Result<Option<(u64, Vec<BlobId>)>> {
+    /// Chunks one file; `None` (and a skipped-file entry) if it cannot be
+    /// read. `lstat` is the metadata its node was made from.
+    fn read_file(&mut self, path: &Path, lstat: &Metadata) -> Result<Option<ReadFile>> {
         self.abort_if_failed()?;
-        let file = match File::open(path) {
+        // The path was a regular file at lstat time, but may have been
+        // replaced since: O_NOFOLLOW refuses a symbolic link (which could
+        // point anywhere), O_NONBLOCK keeps a FIFO from blocking the open,
+        // and fstat confirms what was actually opened.
+        let opened = File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(path);
+        let file = match opened {
             Ok(f) => f,
+            Err(err) if err.raw_os_error() == Some(libc::ELOOP) => {
+                self.skip(
+                    path,
+                    "it was replaced by a symbolic link during the backup; back up again",
+                );
+                return Ok(None);
+            }
+            Err(err) => {
+                self.skip(path, err);
+                return Ok(None);
+            }
+        };
+        let before = match file.metadata() {
+            Ok(m) if m.file_type().is_file() => m,
+            Ok(_) => {
+                self.skip(
+                    path,
+                    "it is no longer a regular file (it was replaced during the backup); \
+                     back up again",
+                );
+                return Ok(None);
+            }
             Err(err) => {
                 self.skip(path, err);
                 return Ok(None);
@@ -456,7 +580,7 @@ impl Walker<'_> {
         let boundaries = Chunker::boundaries_for(&head[..head_len]);
         let mut content = Vec::new();
         let chunker = self.repo.chunker().clone();
-        let res = chunker.chunk_stream::<_, ChunkError>(file, boundaries, |chunk| {
+        let res = chunker.chunk_stream::<_, ChunkError>(&file, boundaries, |chunk| {
             let id = self.repo.data_id(chunk);
             content.push(id);
             if let Some(p) = &self.shared.progress {
@@ -481,7 +605,14 @@ impl Walker<'_> {
                 if let Some(p) = &self.shared.progress {
                     p.files.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok(Some((size, content)))
+                let stable = size == lstat.len()
+                    && same_state(lstat, &before)
+                    && file.metadata().is_ok_and(|after| same_state(lstat, &after));
+                Ok(Some(ReadFile {
+                    size,
+                    content,
+                    stable,
+                }))
             }
             Err(ChunkError::Io(err)) => {
                 self.skip(path, err);
@@ -522,5 +653,96 @@ enum ChunkError {
 impl From<std::io::Error> for ChunkError {
     fn from(e: std::io::Error) -> Self {
         ChunkError::Io(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Storage;
+    use arca_crypto::BackupKey;
+    use std::io::Write;
+
+    /// Runs `f` with a walker over an empty in-memory repository.
+    fn with_walker(f: impl FnOnce(&mut Walker<'_>)) {
+        let repo = Repository::init(Storage::memory(), &BackupKey::generate()).unwrap();
+        let index = Index::default();
+        let shared = Shared {
+            pending: Mutex::new(Vec::new()),
+            bytes_added: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+            progress: None,
+        };
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let mut walker = Walker {
+            repo: &repo,
+            index: &index,
+            known: HashSet::new(),
+            tx,
+            shared: &shared,
+            stats: Stats::default(),
+            skipped: Vec::new(),
+            recent_after: 0,
+        };
+        f(&mut walker);
+    }
+
+    #[test]
+    fn a_file_that_changes_while_it_is_read_is_not_trusted_next_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("growing.log");
+        fs::write(&path, b"first line\n").unwrap();
+        with_walker(|w| {
+            let lstat = fs::symlink_metadata(&path).unwrap();
+            let read = w.read_file(&path, &lstat).unwrap().unwrap();
+            assert!(read.stable, "an untouched file is stable");
+
+            // Changed after the lstat its node is made from.
+            fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .write_all(b"second line\n")
+                .unwrap();
+            let read = w.read_file(&path, &lstat).unwrap().unwrap();
+            assert!(!read.stable);
+            assert_eq!(read.size, 23, "what was read is stored");
+        });
+    }
+
+    #[test]
+    fn a_fifo_or_link_swapped_in_for_a_file_is_skipped_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, b"data").unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+
+        // Opening a FIFO without O_NONBLOCK would wait for a writer forever:
+        // run in a thread so a regression fails instead of hanging.
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            with_walker(|w| {
+                let lstat = fs::symlink_metadata(&file).unwrap();
+                assert!(w.read_file(&fifo, &lstat).unwrap().is_none());
+                assert!(w.read_file(&link, &lstat).unwrap().is_none());
+                let errors: Vec<_> = w.skipped.iter().map(|s| s.error.clone()).collect();
+                done.send(errors).unwrap();
+            })
+        });
+        let errors = finished
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("reading a FIFO must not block");
+        assert!(errors[0].contains("no longer a regular file"), "{errors:?}");
+        assert!(
+            errors[1].contains("replaced by a symbolic link"),
+            "{errors:?}"
+        );
     }
 }

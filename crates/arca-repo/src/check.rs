@@ -1,13 +1,17 @@
 //! Check: verify that a repository is whole. The structural check reads all
-//! metadata and every tree; `read_data` also downloads every pack, checks it
-//! against its name and opens and re-hashes every blob.
+//! metadata and every tree, applying the rules restore applies (safe names,
+//! chunks that add up to each file's size), so a repository that checks
+//! clean restores whole; `read_data` also downloads every pack, checks it
+//! against its name and opens and re-hashes every blob. Unlike other
+//! operations, which skip an unreadable or stray object with a warning,
+//! check reports every one as an error.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::id::{BlobId, BlobType, ObjectName};
+use crate::id::{BlobId, ObjectName};
 use crate::index::Index;
 use crate::pack::{self, PackInfo};
 use crate::repo::{Repository, name_from_path};
@@ -43,6 +47,18 @@ impl Repository {
     /// not run (storage unreachable); damage is listed in the report.
     pub fn check(&self, opts: &CheckOptions) -> Result<CheckReport> {
         let mut report = CheckReport::default();
+        // Snapshots, then index files, then packs: the reverse of the order
+        // backups write them, so a backup running during the check cannot
+        // make a new snapshot's blobs or a new index's packs look missing.
+        let mut snapshots = Vec::new();
+        for (path, _) in self.storage().list("snapshots")? {
+            report.snapshots += 1;
+            match self.read_snapshot(&path) {
+                Ok(s) => snapshots.push(s),
+                Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+
         let mut index = Index::default();
         let mut indexed: HashMap<ObjectName, PackInfo> = HashMap::new();
         for (path, _) in self.storage().list("index")? {
@@ -54,7 +70,10 @@ impl Repository {
                         indexed.insert(p.name, p);
                     }
                 }
-                Err(e) => report.errors.push(e.to_string()),
+                Err(e) => {
+                    index.add_unreadable(path);
+                    report.errors.push(e.to_string());
+                }
             }
         }
         report.blobs = index.blob_count();
@@ -90,16 +109,10 @@ impl Repository {
             }
         }
 
+        // Every tree, with the rules restore applies: a snapshot that
+        // checks clean restores whole.
         let mut trees_seen: HashSet<BlobId> = HashSet::new();
-        for (path, _) in self.storage().list("snapshots")? {
-            report.snapshots += 1;
-            let (name, snap) = match self.read_snapshot(&path) {
-                Ok(s) => s,
-                Err(e) => {
-                    report.errors.push(e.to_string());
-                    continue;
-                }
-            };
+        for (name, snap) in &snapshots {
             let mut stack = vec![(snap.tree, String::new())];
             while let Some((id, dir)) = stack.pop() {
                 if !trees_seen.insert(id) {
@@ -116,18 +129,21 @@ impl Repository {
                     }
                 };
                 for node in tree.nodes {
+                    if let Err(reason) = node.check_name() {
+                        report.errors.push(format!(
+                            "snapshot {}: {dir}/: a tree is damaged: {reason}",
+                            name.short()
+                        ));
+                        continue;
+                    }
                     let shown = format!("{dir}/{}", String::from_utf8_lossy(&node.name));
                     match node.kind {
                         NodeKind::Dir { subtree } => stack.push((subtree, shown)),
-                        NodeKind::File { content, .. } => {
-                            if let Some(missing) =
-                                content.iter().find(|b| !index.contains(BlobType::Data, b))
-                            {
-                                report.errors.push(format!(
-                                    "snapshot {}: {shown}: data blob {} is not in the index",
-                                    name.short(),
-                                    missing.short()
-                                ));
+                        NodeKind::File { size, content } => {
+                            if let Err(reason) = index.locate_file(size, &content) {
+                                report
+                                    .errors
+                                    .push(format!("snapshot {}: {shown}: {reason}", name.short()));
                             }
                         }
                         NodeKind::Symlink { .. } => {}
@@ -201,5 +217,98 @@ impl Repository {
                 .map_err(|e| e.to_string())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pack::{PackWriter, pack_path};
+    use crate::snapshot::Snapshot;
+    use crate::storage::Storage;
+    use crate::tree::{Node, Tree};
+    use crate::{BlobType, Error, RestoreOptions};
+    use arca_crypto::BackupKey;
+
+    fn file(name: &[u8], size: u64, content: Vec<BlobId>) -> Node {
+        Node {
+            name: name.to_vec(),
+            kind: NodeKind::File { size, content },
+            mode: 0o644,
+            mtime: 1_600_000_000,
+            mtime_nsec: 0,
+            ctime: 1,
+            ctime_nsec: 0,
+            inode: 1,
+            device: 1,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
+    /// Stores `nodes` as a snapshot's root tree, with `data` as data blobs,
+    /// the way a buggy or hostile writer holding the key could.
+    fn write_crafted(repo: &Repository, data: &[&[u8]], nodes: Vec<Node>) {
+        let mut z = zstd::bulk::Compressor::new(crate::format::ZSTD_LEVEL).unwrap();
+        let mut pack = PackWriter::new(&repo.keys.blob);
+        for d in data {
+            pack.add(&mut z, BlobType::Data, repo.data_id(d), d);
+        }
+        let tree = postcard::to_stdvec(&Tree { nodes }).unwrap();
+        let tree_id = repo.tree_id(&tree);
+        pack.add(&mut z, BlobType::Tree, tree_id, &tree);
+        let (bytes, info) = pack.finish().unwrap();
+        repo.storage()
+            .put(&pack_path(&info.name), bytes, false)
+            .unwrap();
+        repo.write_index(&[info]).unwrap();
+        repo.write_snapshot(&Snapshot {
+            time: 1,
+            time_nsec: 0,
+            hostname: "h".into(),
+            username: "u".into(),
+            source: b"/src".to_vec(),
+            tree: tree_id,
+            parent: None,
+            program_version: "test".into(),
+            files: 3,
+            dirs: 0,
+            bytes: 0,
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn check_rejects_what_restore_rejects() {
+        let repo = Repository::init(Storage::memory(), &BackupKey::generate()).unwrap();
+        let abc = repo.data_id(b"abc");
+        write_crafted(
+            &repo,
+            &[b"abc"],
+            vec![
+                file(b"..", 3, vec![abc]),
+                file(b"ok", 3, vec![abc]),
+                file(b"short", 100, vec![abc]),
+            ],
+        );
+        let report = repo.check(&CheckOptions { read_data: true }).unwrap();
+        let errors = report.errors.join("\n");
+        assert_eq!(report.errors.len(), 2, "{errors}");
+        assert!(errors.contains("unsafe name \"..\""), "{errors}");
+        assert!(
+            errors.contains("/short: its chunks add up to 3 bytes, not its size of 100 bytes"),
+            "{errors}"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let msg = match repo.restore("latest", &out, &RestoreOptions::default()) {
+            Err(Error::Incomplete(msg)) => msg,
+            other => panic!("{other:?}"),
+        };
+        assert!(msg.contains("\n  .: integrity failure: a tree"), "{msg}");
+        assert!(msg.contains("\n  short: integrity failure"), "{msg}");
+        assert_eq!(std::fs::read(out.join("ok")).unwrap(), b"abc");
+        assert!(!dir.path().join("short").exists() && !out.join("short").exists());
     }
 }

@@ -6,7 +6,10 @@
 use std::io::{self, Read};
 
 use arca_crypto::SubKey;
-use fastcdc::v2020::{Normalization, cut_gear, select_masks};
+use fastcdc::v2020::{
+    AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN, Normalization,
+    cut_gear, select_masks,
+};
 use serde::{Deserialize, Serialize};
 
 /// Chunk size bounds, recorded in the repository config.
@@ -32,19 +35,32 @@ impl Default for ChunkerParams {
 }
 
 impl ChunkerParams {
-    /// Rejects sizes FastCDC cannot work with.
+    /// Rejects sizes FastCDC cannot work with. Its limits are not just
+    /// advice: `select_masks` indexes a 26-entry table by log2 of the
+    /// average, so an average above 4 MiB would panic, and a config read
+    /// from storage must never be able to do that.
     pub fn validate(&self) -> Result<(), String> {
-        let ok = self.min_size >= 64
-            && self.min_size % 2 == 0
-            && self.avg_size % 2 == 0
-            && self.max_size % 2 == 0
-            && self.min_size < self.avg_size
-            && self.avg_size < self.max_size
-            && self.max_size <= 64 * 1024 * 1024;
+        let (min, avg, max) = (
+            self.min_size as usize,
+            self.avg_size as usize,
+            self.max_size as usize,
+        );
+        let ok = (MINIMUM_MIN..=MINIMUM_MAX).contains(&min)
+            && (AVERAGE_MIN..=AVERAGE_MAX).contains(&avg)
+            && (MAXIMUM_MIN..=MAXIMUM_MAX).contains(&max)
+            && min % 2 == 0
+            && avg % 2 == 0
+            && max % 2 == 0
+            && min < avg
+            && avg < max;
         if ok {
             Ok(())
         } else {
-            Err(format!("invalid chunker sizes {self:?}"))
+            Err(format!(
+                "invalid chunker sizes {self:?}: sizes must be even, min < avg < max, \
+                 min {MINIMUM_MIN}..={MINIMUM_MAX}, avg {AVERAGE_MIN}..={AVERAGE_MAX}, \
+                 max {MAXIMUM_MIN}..={MAXIMUM_MAX} bytes"
+            ))
         }
     }
 }
@@ -282,6 +298,52 @@ mod tests {
         })
         .unwrap();
         assert_eq!(out, vec![16384, 16384, 16384, 16384, 16384, 16384, 1696]);
+    }
+
+    #[test]
+    fn sizes_beyond_fastcdc_limits_are_rejected() {
+        let ok = ChunkerParams::default();
+        assert!(ok.validate().is_ok());
+        let largest = ChunkerParams {
+            min_size: 1 << 20,
+            avg_size: 1 << 22,
+            max_size: 16 << 20,
+        };
+        assert!(largest.validate().is_ok());
+        Chunker::new(&BackupKey::generate().derive(Purpose::ChunkerGear), largest);
+        for bad in [
+            ChunkerParams {
+                avg_size: (1 << 22) + 2,
+                max_size: 16 << 20,
+                ..ok
+            },
+            ChunkerParams {
+                avg_size: 1 << 30,
+                max_size: 1 << 31,
+                ..ok
+            },
+            ChunkerParams {
+                max_size: (16 << 20) + 2,
+                ..ok
+            },
+            ChunkerParams { min_size: 32, ..ok },
+            ChunkerParams {
+                min_size: 64,
+                avg_size: 128,
+                ..ok
+            },
+            ChunkerParams {
+                avg_size: ok.max_size,
+                ..ok
+            },
+            ChunkerParams {
+                avg_size: ok.avg_size + 1,
+                ..ok
+            },
+        ] {
+            let err = bad.validate().unwrap_err();
+            assert!(err.contains("invalid chunker sizes"), "{err}");
+        }
     }
 
     #[test]

@@ -18,8 +18,10 @@ pub enum Error {
     )]
     WrongKey { location: String },
 
+    /// `location` names what has the newer version: the repository (its
+    /// config) or one object in it.
     #[error(
-        "repository {location} has format version {found}, newer than this arca understands \
+        "{location} has format version {found}, newer than this arca understands \
          (version {supported}): upgrade arca"
     )]
     NewerFormat {
@@ -49,7 +51,8 @@ pub enum Error {
     },
 
     #[error(
-        "no space left on the device while writing {path}: free some space or restore to another disk"
+        "no space left on the device (or a disk quota or file size limit reached) while writing \
+         {path}: free some space or restore to another disk"
     )]
     NoSpace { path: PathBuf },
 
@@ -65,6 +68,11 @@ pub enum Error {
     #[error("{path:?} is not in this snapshot: list its contents with `arca ls`")]
     PathNotInSnapshot { path: String },
 
+    /// A restore finished but left some entries out; the message lists them
+    /// and says whether storage or the repository's data was at fault.
+    #[error("{0}")]
+    Incomplete(String),
+
     #[error("{0}")]
     Invalid(String),
 }
@@ -79,10 +87,28 @@ impl Error {
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         let path = path.into();
-        if source.raw_os_error() == Some(libc::ENOSPC) {
-            Error::NoSpace { path }
-        } else {
-            Error::Io { path, source }
+        // A full disk, an exhausted quota and a file larger than the file
+        // system (or RLIMIT_FSIZE) allows all mean the same to the user: this
+        // disk cannot take the data.
+        match source.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT | libc::EFBIG) => Error::NoSpace { path },
+            _ => Error::Io { path, source },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disk_quota_and_file_size_limit_all_read_as_no_space() {
+        for errno in [libc::ENOSPC, libc::EDQUOT, libc::EFBIG] {
+            let e = Error::io("/x", std::io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, Error::NoSpace { .. }), "{errno}: {e}");
+            assert!(e.to_string().contains("no space left"), "{e}");
+        }
+        let e = Error::io("/x", std::io::Error::from_raw_os_error(libc::EACCES));
+        assert!(matches!(e, Error::Io { .. }));
     }
 }

@@ -43,12 +43,24 @@ pub fn header() -> [u8; HEADER_LEN] {
     h
 }
 
-/// Checks an object's header; returns its version if it is ours.
-pub fn check_header(object: &str, bytes: &[u8]) -> Result<u8> {
+/// Checks an object's header: the magic, and a version this code reads.
+/// A newer version is not damage: it asks the user to upgrade.
+pub fn check_header(object: &str, bytes: &[u8]) -> Result<()> {
     if bytes.len() < HEADER_LEN || bytes[..4] != MAGIC {
         return Err(Error::damaged(object, "no arca header"));
     }
-    Ok(bytes[4])
+    match bytes[4] {
+        FORMAT_VERSION => Ok(()),
+        v if v > FORMAT_VERSION => Err(Error::NewerFormat {
+            location: format!("repository object {object}"),
+            found: v,
+            supported: FORMAT_VERSION,
+        }),
+        v => Err(Error::damaged(
+            object,
+            format!("unknown format version {v}"),
+        )),
+    }
 }
 
 /// Appends `encoding || data` to `out`, compressing with `compressor` when
@@ -149,13 +161,7 @@ pub fn open_meta<T: DeserializeOwned>(
     object: &str,
     bytes: &[u8],
 ) -> std::result::Result<T, OpenMetaError> {
-    let version = check_header(object, bytes).map_err(OpenMetaError::Malformed)?;
-    if version != FORMAT_VERSION {
-        return Err(OpenMetaError::Malformed(Error::damaged(
-            object,
-            format!("format version {version}, expected {FORMAT_VERSION}"),
-        )));
-    }
+    check_header(object, bytes).map_err(OpenMetaError::Malformed)?;
     if bytes.len() < PREFIX_LEN + TAG_LEN + 1 {
         return Err(OpenMetaError::Malformed(Error::damaged(
             object,

@@ -30,6 +30,9 @@ pub struct Index {
     packs: Vec<PackMeta>,
     pack_numbers: HashMap<ObjectName, u32>,
     blobs: HashMap<BlobId, BlobLocation>,
+    /// Index files that could not be read and were left out: a blob missing
+    /// from the index may be listed in one of them.
+    unreadable: Vec<String>,
 }
 
 /// Storage path of an index file.
@@ -60,6 +63,51 @@ impl Index {
                 entry: *entry,
             });
         }
+    }
+
+    /// Records an index file that was left out because it could not be read.
+    pub(crate) fn add_unreadable(&mut self, path: String) {
+        self.unreadable.push(path);
+    }
+
+    /// Why a needed blob is missing: not in the index, and, if some index
+    /// files could not be read, that it may be listed in one of them.
+    pub(crate) fn missing_reason(&self) -> String {
+        match self.unreadable.as_slice() {
+            [] => "not in the index".into(),
+            [one] => format!("not in the index (it may be listed in {one}, which cannot be read)"),
+            [first, ..] => format!(
+                "not in the index (it may be listed in one of {} index files that cannot be \
+                 read, such as {first})",
+                self.unreadable.len()
+            ),
+        }
+    }
+
+    /// Where each chunk of a file of `size` bytes is. Fails, naming the
+    /// problem, if a chunk is not a stored data blob or the chunks do not
+    /// add up to the size. Restore and check share this rule.
+    pub(crate) fn locate_file(
+        &self,
+        size: u64,
+        content: &[BlobId],
+    ) -> Result<Vec<BlobLocation>, String> {
+        let mut total = 0u64;
+        let mut out = Vec::with_capacity(content.len());
+        for id in content {
+            let loc = self
+                .get(id)
+                .filter(|l| l.entry.kind == BlobType::Data)
+                .ok_or_else(|| format!("data blob {} is {}", id.short(), self.missing_reason()))?;
+            total += loc.entry.raw_length as u64;
+            out.push(*loc);
+        }
+        if total != size {
+            return Err(format!(
+                "its chunks add up to {total} bytes, not its size of {size} bytes"
+            ));
+        }
+        Ok(out)
     }
 
     pub fn get(&self, id: &BlobId) -> Option<&BlobLocation> {

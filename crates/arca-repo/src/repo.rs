@@ -1,4 +1,17 @@
 //! Opening and creating repositories, and reading their objects.
+//!
+//! Reading is tolerant of single bad objects: an index file or snapshot
+//! that cannot be read (damaged, a stray file such as `.DS_Store`, or a
+//! newer format) is left out with a warning, so one bad object does not
+//! block every backup and restore. Only an operation that needs what the
+//! bad object holds fails, and it says why. `check` reports them as errors.
+//!
+//! Readers list objects in the reverse of the order backups write them
+//! (snapshots, then index files, then packs; see docs/format.md §9), so a
+//! backup running at the same time can only add objects the reader does
+//! not need, never a snapshot whose blobs the reader's index lacks.
+
+use std::sync::Mutex;
 
 use arca_crypto::{BackupKey, IdKey, ObjectKey, Purpose, Salt, SubKey};
 use bytes::Bytes;
@@ -58,6 +71,14 @@ pub struct Repository {
     pub(crate) keys: Keys,
     config: Config,
     chunker: Chunker,
+    /// Problems met while reading that did not stop the operation.
+    warnings: Mutex<Vec<String>>,
+}
+
+/// Snapshots that could be read, oldest first, and those that could not.
+pub(crate) struct SnapshotList {
+    pub readable: Vec<(ObjectName, Snapshot)>,
+    pub unreadable: Vec<(ObjectName, Error)>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -106,6 +127,7 @@ impl Repository {
             keys,
             config,
             chunker,
+            warnings: Mutex::new(Vec::new()),
         })
     }
 
@@ -120,7 +142,7 @@ impl Repository {
         }
         if bytes[4] > FORMAT_VERSION {
             return Err(Error::NewerFormat {
-                location,
+                location: format!("repository {location}"),
                 found: bytes[4],
                 supported: FORMAT_VERSION,
             });
@@ -150,7 +172,23 @@ impl Repository {
             keys,
             config,
             chunker,
+            warnings: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Records a problem that did not stop the operation (each once).
+    pub(crate) fn warn(&self, message: String) {
+        let mut w = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        if !w.contains(&message) {
+            w.push(message);
+        }
+    }
+
+    /// Problems met since the last call that did not stop an operation,
+    /// such as objects left out because they cannot be read. Show them to
+    /// the user: what they affect may be missing from a listing or restore.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub fn storage(&self) -> &Storage {
@@ -184,12 +222,26 @@ impl Repository {
         ObjectKey::new(&self.keys.blob, &Salt(*salt))
     }
 
-    /// Reads every index file into one in-memory index.
+    /// Reads every index file into one in-memory index. An index file that
+    /// cannot be read is left out with a warning; a blob listed only there
+    /// is then reported missing, with a pointer to that file.
     pub fn load_index(&self) -> Result<Index> {
         let mut index = Index::default();
         for (path, _) in self.storage.list("index")? {
-            for pack in self.read_index_file(&path)? {
-                index.add_pack(&pack);
+            if name_from_path(&path).is_err() {
+                self.warn(stray_object(&path));
+                continue;
+            }
+            match self.read_index_file(&path) {
+                Ok(packs) => {
+                    for pack in packs {
+                        index.add_pack(&pack);
+                    }
+                }
+                Err(e) => {
+                    self.warn(format!("left out an unreadable index file: {e}"));
+                    index.add_unreadable(path);
+                }
             }
         }
         Ok(index)
@@ -235,30 +287,69 @@ impl Repository {
         Ok((name, snap))
     }
 
-    /// All snapshots, oldest first.
-    pub fn snapshots(&self) -> Result<Vec<(ObjectName, Snapshot)>> {
-        let mut out = Vec::new();
+    /// Every snapshot object, read or not; stray objects are skipped. Both
+    /// come with a warning.
+    pub(crate) fn list_snapshots(&self) -> Result<SnapshotList> {
+        let mut list = SnapshotList {
+            readable: Vec::new(),
+            unreadable: Vec::new(),
+        };
         for (path, _) in self.storage.list("snapshots")? {
-            out.push(self.read_snapshot(&path)?);
+            let Ok(name) = name_from_path(&path) else {
+                self.warn(stray_object(&path));
+                continue;
+            };
+            match self.read_snapshot(&path) {
+                Ok(s) => list.readable.push(s),
+                Err(e) => {
+                    self.warn(format!("left out an unreadable snapshot: {e}"));
+                    list.unreadable.push((name, e));
+                }
+            }
         }
-        out.sort_by_key(|(name, s)| (s.time, s.time_nsec, *name));
-        Ok(out)
+        list.readable
+            .sort_by_key(|(name, s)| (s.time, s.time_nsec, *name));
+        Ok(list)
     }
 
-    /// `latest`, or a unique prefix of a snapshot's id.
+    /// All snapshots that can be read, oldest first. Those that cannot are
+    /// left out, with a warning (see [`Repository::take_warnings`]).
+    pub fn snapshots(&self) -> Result<Vec<(ObjectName, Snapshot)>> {
+        Ok(self.list_snapshots()?.readable)
+    }
+
+    /// `latest`, or a unique prefix of a snapshot's id. A snapshot that
+    /// cannot be read fails this only when it is the one asked for.
     pub fn find_snapshot(&self, query: &str) -> Result<(ObjectName, Snapshot)> {
-        let mut all = self.snapshots()?;
+        let SnapshotList {
+            mut readable,
+            unreadable,
+        } = self.list_snapshots()?;
         if query == "latest" {
-            return all.pop().ok_or(Error::NoSnapshots);
+            if let Some(found) = readable.pop() {
+                return Ok(found);
+            }
+            // Only unreadable snapshots: say why rather than "no snapshots".
+            return Err(unreadable
+                .into_iter()
+                .next()
+                .map_or(Error::NoSnapshots, |(_, e)| e));
         }
         let q = query.to_ascii_lowercase();
-        let mut matching = all.into_iter().filter(|(n, _)| n.to_hex().starts_with(&q));
-        match (matching.next(), matching.next()) {
-            (Some(found), None) if !q.is_empty() => Ok(found),
-            (Some(_), Some(_)) => Err(Error::AmbiguousSnapshot {
-                query: query.into(),
-            }),
-            _ => Err(Error::SnapshotNotFound {
+        let not_found = || Error::SnapshotNotFound {
+            query: query.into(),
+        };
+        if q.is_empty() {
+            return Err(not_found());
+        }
+        let matches = |n: &ObjectName| n.to_hex().starts_with(&q);
+        let mut good: Vec<_> = readable.into_iter().filter(|(n, _)| matches(n)).collect();
+        let mut bad: Vec<_> = unreadable.into_iter().filter(|(n, _)| matches(n)).collect();
+        match (good.len(), bad.len()) {
+            (1, 0) => Ok(good.remove(0)),
+            (0, 1) => Err(bad.remove(0).1),
+            (0, 0) => Err(not_found()),
+            _ => Err(Error::AmbiguousSnapshot {
                 query: query.into(),
             }),
         }
@@ -270,7 +361,10 @@ impl Repository {
             .get(id)
             .filter(|l| l.entry.kind == kind)
             .ok_or_else(|| {
-                Error::damaged(format!("{kind:?} blob {}", id.short()), "not in the index")
+                Error::damaged(
+                    format!("{kind:?} blob {}", id.short()),
+                    index.missing_reason(),
+                )
             })?;
         let pack = index.pack(loc.pack);
         let path = pack::pack_path(&pack.name);
@@ -300,6 +394,14 @@ impl Repository {
     }
 }
 
+/// The warning for an object whose name is not one arca writes.
+fn stray_object(path: &str) -> String {
+    format!(
+        "ignored {path}: it is not an arca object (its name is not a 64-digit hex id); \
+         remove it from the repository"
+    )
+}
+
 /// The object name at the end of a storage path.
 pub(crate) fn name_from_path(path: &str) -> Result<ObjectName> {
     path.rsplit('/')
@@ -313,8 +415,9 @@ impl Repository {
     /// order, with `/`-separated paths relative to the snapshot root.
     pub fn list_files(&self, query: &str, sub: Option<&str>) -> Result<Vec<(String, crate::Node)>> {
         use crate::tree::NodeKind;
-        let index = self.load_index()?;
+        // The snapshot before the index: see the module docs.
         let (_, snapshot) = self.find_snapshot(query)?;
+        let index = self.load_index()?;
         let mut tree = self.load_tree(&index, &snapshot.tree)?;
         let mut out = Vec::new();
         let mut prefix = String::new();
@@ -364,5 +467,82 @@ impl Repository {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_with_chunk_sizes_fastcdc_cannot_use_is_damaged_not_a_panic() {
+        let storage = Storage::memory();
+        let key = BackupKey::generate();
+        let keys = Keys::derive(&key);
+        let config = Config {
+            id: [7; 16],
+            // Passed the old checks (max up to 64 MiB), but an average of
+            // 2^25 indexes past the end of select_masks' 26-entry table.
+            chunker: ChunkerParams {
+                min_size: 1 << 20,
+                avg_size: 1 << 25,
+                max_size: 1 << 26,
+            },
+            created: 0,
+            extensions: Vec::new(),
+        };
+        let mut sealed = format::seal_meta(&keys.meta, MetaKind::Config, &config).unwrap();
+        let checksum = arca_crypto::content_hash(&sealed);
+        sealed.extend_from_slice(&checksum);
+        storage.put(CONFIG, Bytes::from(sealed), true).unwrap();
+        let err = Repository::open(storage, &key).unwrap_err();
+        assert!(matches!(err, Error::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains("invalid chunker sizes"), "{err}");
+        assert!(matches!(
+            Repository::init_with(Storage::memory(), &key, config.chunker),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn an_object_of_a_newer_format_asks_for_an_upgrade() {
+        let repo = Repository::init(Storage::memory(), &BackupKey::generate()).unwrap();
+        let snap = Snapshot {
+            time: 1,
+            time_nsec: 0,
+            hostname: "h".into(),
+            username: "u".into(),
+            source: b"/src".to_vec(),
+            tree: BlobId([1; 32]),
+            parent: None,
+            program_version: "arca 9".into(),
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+        };
+        let sealed = format::seal_meta(&repo.keys.meta, MetaKind::Snapshot, &snap).unwrap();
+        // As a newer arca would store it: version byte 2, named by its bytes.
+        let mut newer = sealed.clone();
+        newer[4] = FORMAT_VERSION + 1;
+        let name = ObjectName::of(&newer);
+        repo.storage()
+            .put(&snapshot_path(&name), Bytes::from(newer), true)
+            .unwrap();
+
+        let err = repo.find_snapshot(&name.short()).unwrap_err();
+        assert!(matches!(err, Error::NewerFormat { found: 2, .. }), "{err}");
+        assert!(err.to_string().contains("upgrade arca"), "{err}");
+        let err = repo.find_snapshot("latest").unwrap_err();
+        assert!(err.to_string().contains("upgrade arca"), "{err}");
+        assert!(repo.snapshots().unwrap().is_empty());
+        let warnings = repo.take_warnings();
+        assert!(
+            warnings.iter().any(|w| w.contains("upgrade arca")),
+            "{warnings:?}"
+        );
+
+        // A readable snapshot next to it is still found.
+        let ok = repo.write_snapshot(&snap).unwrap();
+        assert_eq!(repo.find_snapshot("latest").unwrap().0, ok);
     }
 }

@@ -3,6 +3,12 @@
 //! Every write is a whole-object put: `object_store` writes local files to a
 //! temporary name and renames them, and S3-like stores publish objects
 //! atomically, so a reader never sees half an object.
+//!
+//! Local folders are written with fsync: the file is synced before the
+//! rename and its folder after, so when a put returns the object is on disk.
+//! Without it, a power cut after the snapshot was written could leave the
+//! snapshot but lose the packs it points at, breaking the write-order
+//! guarantee (docs/format.md §9).
 
 use std::ops::Range;
 use std::path::Path;
@@ -56,7 +62,8 @@ impl Storage {
                 object: location.clone(),
                 source,
             })?
-            .with_automatic_cleanup(true);
+            .with_automatic_cleanup(true)
+            .with_fsync(true);
         Ok(Self {
             store: Arc::new(store),
             rt: runtime()?,

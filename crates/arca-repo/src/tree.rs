@@ -39,15 +39,47 @@ pub enum NodeKind {
 
 impl Node {
     /// Whether `self` (from the parent snapshot) describes the same, unchanged
-    /// file as `now`: same size, mtime, ctime, inode and device.
+    /// file as `now`: same size, mtime, ctime, inode and device, and not
+    /// marked for re-reading.
     pub fn unchanged_file(&self, now: &Node, now_size: u64) -> bool {
-        matches!(self.kind, NodeKind::File { size, .. } if size == now_size)
+        !self.must_reread()
+            && matches!(self.kind, NodeKind::File { size, .. } if size == now_size)
             && self.mtime == now.mtime
             && self.mtime_nsec == now.mtime_nsec
             && self.ctime == now.ctime
             && self.ctime_nsec == now.ctime_nsec
             && self.inode == now.inode
             && self.device == now.device
+    }
+}
+
+impl Node {
+    /// Marks a file whose stored content may not match its metadata (it
+    /// changed while it was read, or so recently that a later change could
+    /// keep the same mtime): the next backup reads it again. ctime is never
+    /// restored, so zero is free to mean "not a usable ctime".
+    pub(crate) fn mark_reread(&mut self) {
+        self.ctime = 0;
+        self.ctime_nsec = 0;
+    }
+
+    fn must_reread(&self) -> bool {
+        self.ctime == 0 && self.ctime_nsec == 0
+    }
+
+    /// Refuses names that would escape or alias the folder being restored.
+    /// Restore and check apply the same rule, so a repository that checks
+    /// clean restores whole.
+    pub(crate) fn check_name(&self) -> Result<(), String> {
+        let n = &self.name;
+        if n.is_empty() || n.contains(&b'/') || n == b"." || n == b".." {
+            Err(format!(
+                "it has an entry with an unsafe name {:?}",
+                String::from_utf8_lossy(n)
+            ))
+        } else {
+            Ok(())
+        }
     }
 }
 
