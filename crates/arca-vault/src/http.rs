@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -281,7 +281,7 @@ async fn not_found() -> ApiError {
 /// Per-IP limit, then metrics by route.
 async fn observe<S: Store>(
     State(s): State<Shared<S>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(crate::tls::Peer(peer)): ConnectInfo<crate::tls::Peer>,
     req: Request,
     next: Next,
 ) -> Response {

@@ -1,6 +1,5 @@
 //! Wiring: config -> seal -> secrets -> store -> HTTP server.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
@@ -73,29 +72,36 @@ pub fn build(config: &Config) -> Result<Arc<AppState<SqliteStore>>, String> {
 
 /// Serves until SIGINT or SIGTERM. Prints the bound address on stdout.
 pub async fn serve(config: Config) -> Result<(), String> {
-    if config.tls.is_some() {
-        return Err(
-            "TLS termination is not built into this version: put the vault behind a TLS proxy \
-             and remove [tls] from the config"
-                .into(),
-        );
-    }
+    let tls = match &config.tls {
+        Some(t) => Some(crate::tls::acceptor(&t.cert, &t.key)?),
+        None => None,
+    };
     let state = build(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("arca-vault listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("arca-vault listening on {scheme}://{addr}");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    tracing::info!(%addr, vault_id = %config.vault_id, "serving");
+    tracing::info!(%addr, vault_id = %config.vault_id, tls = tls.is_some(), "serving");
     let app = router(state, config.max_body_bytes);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await
+    let service = app.into_make_service_with_connect_info::<crate::tls::Peer>();
+    match tls {
+        Some(acceptor) => {
+            let listener =
+                crate::tls::TlsListener::new(listener, acceptor).map_err(|e| e.to_string())?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown())
+                .await
+        }
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown())
+                .await
+        }
+    }
     .map_err(|e| e.to_string())
 }
 

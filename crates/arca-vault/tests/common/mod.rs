@@ -174,6 +174,15 @@ impl Client {
         }
     }
 
+    /// A client that talks through `agent` (for example one that trusts a
+    /// test certificate).
+    pub fn with_agent(server: &Server, user: &str, agent: ureq::Agent) -> Self {
+        Self {
+            agent,
+            ..Self::new(server, user)
+        }
+    }
+
     pub fn call<B: Serialize>(&self, method: &str, path: &str, body: Option<&B>) -> Reply {
         let url = format!("{}{path}", self.base);
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
