@@ -1,7 +1,9 @@
 //! Load benchmark for `arca-vault` (run by `bench/vault.sh`, not a test).
 //!
 //! `vault_load micro N`: the ceiling, raw opaque-ke server work per full
-//! recovery (ServerLogin::start + finish), in process, on the current CPU.
+//! recovery, in process, on the current CPU: parse the stored registration
+//! and KE1, ServerLogin::start, serialize KE2 and the login state; parse
+//! them and KE3 back, ServerLogin::finish. No HTTP, JSON, JWT or store.
 //!
 //! `vault_load load URL HS_SECRET VAULT_ID SECS SERVER_PID`: full recoveries over HTTP
 //! (register once, then recover-start + recover-finish, each client with
@@ -53,39 +55,31 @@ fn micro(n: usize) {
             ClientRegistrationFinishParameters::new(ids, Some(&ksf)),
         )
         .unwrap();
-    let file = ServerRegistration::<Suite>::finish(fin.message);
-    let params = ServerLoginParameters {
-        context: Some(CONTEXT),
-        identifiers: ids,
-    };
+    // What the server holds and receives as bytes: parsing them is server work.
+    let file_bytes = ServerRegistration::<Suite>::finish(fin.message).serialize();
+    let params = ServerLoginParameters { context: Some(CONTEXT), identifiers: ids };
     let mut server_time = Duration::ZERO;
     for _ in 0..n {
         let login = ClientLogin::<Suite>::start(&mut OsRng, b"pw").unwrap();
+        let ke1 = login.message.serialize();
         let t = Instant::now();
-        let ke2 = ServerLogin::start(
-            &mut OsRng,
-            &setup,
-            Some(file.clone()),
-            login.message,
-            &cred,
-            params.clone(),
-        )
-        .unwrap();
-        // The server also serializes its state (sealed login state).
+        let file = ServerRegistration::<Suite>::deserialize(&file_bytes).unwrap();
+        let request = opaque_ke::CredentialRequest::<Suite>::deserialize(&ke1).unwrap();
+        let ke2 = ServerLogin::start(&mut OsRng, &setup, Some(file), request, &cred, params.clone()).unwrap();
+        // The server also serializes its state (sealed login state) and KE2.
         let state = ke2.state.serialize();
+        let ke2_bytes = ke2.message.serialize();
         server_time += t.elapsed();
+        let response = CredentialResponse::<Suite>::deserialize(&ke2_bytes).unwrap();
         let done = login
             .state
-            .finish(
-                &mut OsRng,
-                b"pw",
-                ke2.message,
-                ClientLoginFinishParameters::new(Some(CONTEXT), ids, Some(&ksf)),
-            )
+            .finish(&mut OsRng, b"pw", response, ClientLoginFinishParameters::new(Some(CONTEXT), ids, Some(&ksf)))
             .unwrap();
+        let ke3 = done.message.serialize();
         let t = Instant::now();
         let st = ServerLogin::<Suite>::deserialize(&state).unwrap();
-        st.finish(done.message, params.clone()).unwrap();
+        let fin = opaque_ke::CredentialFinalization::<Suite>::deserialize(&ke3).unwrap();
+        st.finish(fin, params.clone()).unwrap();
         server_time += t.elapsed();
     }
     let per = server_time.as_secs_f64() / n as f64;
