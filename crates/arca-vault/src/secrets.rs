@@ -54,15 +54,7 @@ impl Seal {
         if create && !path.exists() {
             let mut key = Zeroizing::new([0u8; 32]);
             arca_crypto::fill_random(&mut key[..]);
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(io(path))?;
-            f.write_all(hex::encode(&key[..]).as_bytes())
-                .map_err(io(path))?;
-            f.sync_all().map_err(io(path))?;
+            write_private(path, Zeroizing::new(hex::encode(&key[..])).as_bytes())?;
         }
         let mode = fs::metadata(path).map_err(io(path))?.permissions().mode();
         if mode & 0o077 != 0 {
@@ -144,13 +136,19 @@ pub fn create(path: &Path, seal: &Seal) -> Result<(), SealError> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io(dir))?;
     }
+    write_private(path, &sealed)
+}
+
+/// Writes a new file readable only by its owner, and syncs it; refuses to
+/// replace an existing one.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), SealError> {
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
         .map_err(io(path))?;
-    f.write_all(&sealed).map_err(io(path))?;
+    f.write_all(bytes).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }
 
