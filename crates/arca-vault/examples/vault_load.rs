@@ -57,7 +57,10 @@ fn micro(n: usize) {
         .unwrap();
     // What the server holds and receives as bytes: parsing them is server work.
     let file_bytes = ServerRegistration::<Suite>::finish(fin.message).serialize();
-    let params = ServerLoginParameters { context: Some(CONTEXT), identifiers: ids };
+    let params = ServerLoginParameters {
+        context: Some(CONTEXT),
+        identifiers: ids,
+    };
     let mut server_time = Duration::ZERO;
     for _ in 0..n {
         let login = ClientLogin::<Suite>::start(&mut OsRng, b"pw").unwrap();
@@ -65,7 +68,15 @@ fn micro(n: usize) {
         let t = Instant::now();
         let file = ServerRegistration::<Suite>::deserialize(&file_bytes).unwrap();
         let request = opaque_ke::CredentialRequest::<Suite>::deserialize(&ke1).unwrap();
-        let ke2 = ServerLogin::start(&mut OsRng, &setup, Some(file), request, &cred, params.clone()).unwrap();
+        let ke2 = ServerLogin::start(
+            &mut OsRng,
+            &setup,
+            Some(file),
+            request,
+            &cred,
+            params.clone(),
+        )
+        .unwrap();
         // The server also serializes its state (sealed login state) and KE2.
         let state = ke2.state.serialize();
         let ke2_bytes = ke2.message.serialize();
@@ -73,7 +84,12 @@ fn micro(n: usize) {
         let response = CredentialResponse::<Suite>::deserialize(&ke2_bytes).unwrap();
         let done = login
             .state
-            .finish(&mut OsRng, b"pw", response, ClientLoginFinishParameters::new(Some(CONTEXT), ids, Some(&ksf)))
+            .finish(
+                &mut OsRng,
+                b"pw",
+                response,
+                ClientLoginFinishParameters::new(Some(CONTEXT), ids, Some(&ksf)),
+            )
             .unwrap();
         let ke3 = done.message.serialize();
         let t = Instant::now();
