@@ -4,6 +4,9 @@
 //! keys verify it; `aud` must be this vault's id; `exp` is required and at
 //! most 24 h away; `sub` is the user. Tokens are never logged.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use arca_vault_api::AccountId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,7 +29,14 @@ struct TenantKeys {
 pub struct Authenticator {
     vault_id: String,
     tenants: Vec<TenantKeys>,
+    /// Tokens already verified: BLAKE3(token) -> (account, exp). A client
+    /// sends the same token for every step, and checking a signature costs
+    /// more than the lookup. Entries are honoured only until their `exp`.
+    verified: Mutex<HashMap<[u8; 32], (AccountId, i64)>>,
 }
+
+/// Verified tokens remembered at most; the cache is cleared when full.
+const MAX_CACHED_TOKENS: usize = 50_000;
 
 #[derive(Deserialize)]
 struct Claims {
@@ -93,12 +103,32 @@ impl Authenticator {
         Ok(Self {
             vault_id: vault_id.into(),
             tenants: out,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
     /// The account a bearer token speaks for, or why it is refused. The
     /// reason is for the client; it never contains the token.
     pub fn verify(&self, token: &str, now: i64) -> Result<AccountId, String> {
+        let digest = *blake3::hash(token.as_bytes()).as_bytes();
+        {
+            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((account, exp)) = cache.get(&digest)
+                && now <= *exp
+            {
+                return Ok(account.clone());
+            }
+        }
+        let (account, exp) = self.verify_signature(token, now)?;
+        let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(digest, (account.clone(), exp));
+        Ok(account)
+    }
+
+    fn verify_signature(&self, token: &str, now: i64) -> Result<(AccountId, i64), String> {
         let header = decode_header(token).map_err(|_| "malformed token".to_string())?;
         let payload = token
             .split('.')
@@ -133,7 +163,7 @@ impl Authenticator {
                     if c.sub.is_empty() {
                         return Err("the token has an empty sub".into());
                     }
-                    return Ok(AccountId::new(tenant.id.clone(), c.sub));
+                    return Ok((AccountId::new(tenant.id.clone(), c.sub), c.exp));
                 }
                 Err(e) => last = describe(&e),
             }
