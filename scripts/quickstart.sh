@@ -40,11 +40,14 @@ PY
 fi
 
 export ARCA_REPO="$demo/repo"
-echo "== arca init --recovery-key-only"
-"$arca" init --recovery-key-only --json > "$demo/init.json"
-ARCA_RECOVERY_KEY="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["recovery_key"])' "$demo/init.json")"
-export ARCA_RECOVERY_KEY
-echo "repository $ARCA_REPO, recovery key saved in $demo/init.json (a real user writes it down)"
+# This device's key store and the embedded vault live here (a fresh
+# "machine"): no server to start.
+export ARCA_DATA_DIR="$demo/data"
+echo "== arca init (password mode, embedded vault)"
+# A real user types the password twice at the prompt; the demo sets it.
+ARCA_PASSWORD="demo purple tiger" "$arca" init --show-recovery-key --json > "$demo/init.json"
+echo "repository $ARCA_REPO; recovery key in $demo/init.json (a real user writes it down)"
+echo "the key is in this device's key store: backups below need no password"
 
 echo "== arca backup $src"
 "$arca" backup "$src"
@@ -61,3 +64,8 @@ echo "== arca restore latest --target $demo/restored"
 "$arca" restore latest --target "$demo/restored"
 diff -r "$src" "$demo/restored"
 echo "== restored tree is identical to $src"
+echo "== key store deleted: arca restore with the password (through the embedded vault)"
+rm -rf "$ARCA_DATA_DIR/keys"
+ARCA_PASSWORD="demo purple tiger" "$arca" restore latest --target "$demo/restored-again"
+diff -r "$src" "$demo/restored-again"
+echo "== restored again, identical"

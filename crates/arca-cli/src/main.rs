@@ -1,8 +1,12 @@
 //! `arca`: the command-line face of arca's encrypted backups. Thin: parses
 //! arguments, finds the key, shows progress, prints human or JSON output.
 
+mod binding;
 mod key;
 mod output;
+mod password;
+mod store;
+mod vault;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +20,9 @@ use arca_repo::{
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::binding::{Binding, Mode};
 use crate::output::{Progress, format_time, human_bytes};
+use crate::store::KeyStore;
 
 /// Exit code of a backup that finished but could not read some files.
 const EXIT_PARTIAL: u8 = 3;
@@ -27,7 +33,12 @@ const EXIT_PARTIAL: u8 = 3;
     version,
     about = "End-to-end encrypted, deduplicated backups",
     long_about = "End-to-end encrypted, deduplicated backups.\n\n\
-        The repository holds only ciphertext; the key is your 64-digit recovery key."
+        The repository holds only ciphertext. Its key is protected by a password held in \
+        a Backup Key Vault (which allows 10 guesses), and by the 64-digit recovery key; \
+        this device keeps it in a local key store so daily backups need neither.\n\n\
+        Environment: ARCA_REPO, ARCA_VAULT and ARCA_VAULT_TOKEN (a remote vault), \
+        ARCA_PASSWORD and ARCA_NEW_PASSWORD (non-interactive use), ARCA_RECOVERY_KEY, \
+        ARCA_DATA_DIR (key store and embedded vault; default ~/.local/share/arca)."
 )]
 struct Cli {
     /// Repository folder.
@@ -44,6 +55,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     recovery_key_file: Option<PathBuf>,
 
+    /// The Backup Key Vault holding the password backup (an https:// URL;
+    /// the sign-in token comes from ARCA_VAULT_TOKEN). Without it, arca
+    /// runs a vault in-process with its data under the data directory.
+    #[arg(long, env = "ARCA_VAULT", global = true, value_name = "URL")]
+    vault: Option<String>,
+
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     json: bool,
@@ -58,14 +75,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a new repository and show its recovery key once.
+    /// Create a new repository protected by a password (or, with
+    /// --recovery-key-only, by the 64-digit recovery key alone).
     Init {
-        /// Protect the backup key only by the 64-digit recovery key you write
-        /// down (password protection through the vault comes in a later
-        /// version; today this is the only mode).
+        /// No password: the backup key is protected only by the 64-digit
+        /// recovery key, shown once, which every command then needs
+        /// (ARCA_RECOVERY_KEY, --recovery-key-file, or a prompt).
         #[arg(long)]
         recovery_key_only: bool,
+        /// In password mode, also show the 64-digit recovery key now
+        /// (on a terminal arca asks; `arca key show` shows it later).
+        #[arg(long)]
+        show_recovery_key: bool,
     },
+    /// The backup key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// The password that protects the backup key in the vault.
+    Password {
+        #[command(subcommand)]
+        command: PasswordCommand,
+    },
+    /// Show the repository's id, creation time and how its key is protected.
+    Info,
     /// Back up a folder (or a file) as a new snapshot.
     Backup {
         path: PathBuf,
@@ -102,6 +136,27 @@ enum Command {
         /// Also download every pack and verify every blob.
         #[arg(long)]
         read_data: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Print the 64-digit recovery key (after unlocking the repository).
+    Show,
+}
+
+#[derive(Subcommand)]
+enum PasswordCommand {
+    /// Change the password (the current one is needed; the key, the
+    /// recovery key and the repository stay the same). The new password
+    /// comes from ARCA_NEW_PASSWORD or a prompt.
+    Change,
+    /// Delete the password backup from the vault: afterwards the backup
+    /// opens only from this device's key store or with the recovery key.
+    Remove {
+        /// Do not ask for confirmation (required when not on a terminal).
+        #[arg(long)]
+        yes: bool,
     },
 }
 
@@ -165,10 +220,47 @@ fn repo_path(cli: &Cli) -> Result<PathBuf, String> {
 }
 
 fn open(cli: &Cli) -> Result<Repository, String> {
+    Ok(unlock(cli)?.0)
+}
+
+/// Opens the repository with the first key source that has one: this
+/// device's key store, an explicit recovery key, the password through the
+/// vault, or a recovery key prompt.
+fn unlock(cli: &Cli) -> Result<(Repository, arca_crypto::BackupKey), String> {
     let path = repo_path(cli)?;
     let storage = Storage::local(&path, false).map_err(|e| e.to_string())?;
+    // The key store is optional: without a data directory the other
+    // sources still work.
+    let data = store::data_dir().ok();
+    if let Some(data) = &data
+        && let Some(found) = KeyStore::new(data).open(&storage)?
+    {
+        return Ok(found);
+    }
+    let recovery_key_given =
+        cli.recovery_key_file.is_some() || std::env::var_os(key::ENV_RECOVERY_KEY).is_some();
+    if !recovery_key_given && let Some(data) = &data {
+        let use_vault = cli.vault.is_some()
+            || std::env::var_os(password::ENV_PASSWORD).is_some()
+            || vault::embedded_exists(data);
+        if use_vault {
+            let v = vault::connect(cli.vault.as_deref(), None, data, false)?;
+            let (repo, key) = vault::open_with_password(&v, &storage)?;
+            // A password recovery sets this device up: from now on it backs
+            // up without the password or the vault.
+            let saved = KeyStore::new(data).save(&repo.config().id, &key)?;
+            if !cli.json {
+                eprintln!(
+                    "unlocked with the password; this device keeps the key in {}",
+                    saved.display()
+                );
+            }
+            return Ok((repo, key));
+        }
+    }
     let key = key::read_recovery_key(cli.recovery_key_file.as_deref())?;
-    Repository::open(storage, &key).map_err(|e| e.to_string())
+    let repo = Repository::open(storage, &key).map_err(|e| e.to_string())?;
+    Ok((repo, key))
 }
 
 /// Prints what the repository skipped while reading (such as a damaged
@@ -186,8 +278,19 @@ fn show_progress(cli: &Cli) -> bool {
 fn run(cli: &Cli) -> Result<u8, String> {
     match &cli.command {
         Command::Init {
-            recovery_key_only: _,
-        } => init(cli),
+            recovery_key_only,
+            show_recovery_key,
+        } => init(cli, *recovery_key_only, *show_recovery_key),
+        Command::Key {
+            command: KeyCommand::Show,
+        } => key_show(cli),
+        Command::Password {
+            command: PasswordCommand::Change,
+        } => password_change(cli),
+        Command::Password {
+            command: PasswordCommand::Remove { yes },
+        } => password_remove(cli, *yes),
+        Command::Info => info(cli),
         Command::Backup { path, parent } => backup(cli, path, parent.clone()),
         Command::Snapshots => snapshots(cli),
         Command::Ls { snapshot, path } => ls(cli, snapshot, path.as_deref()),
@@ -201,7 +304,7 @@ fn run(cli: &Cli) -> Result<u8, String> {
     }
 }
 
-fn init(cli: &Cli) -> Result<u8, String> {
+fn init(cli: &Cli, recovery_key_only: bool, show_recovery_key: bool) -> Result<u8, String> {
     let path = repo_path(cli)?;
     if path.exists()
         && path
@@ -215,26 +318,258 @@ fn init(cli: &Cli) -> Result<u8, String> {
             path.display()
         ));
     }
-    let storage = Storage::local(&path, true).map_err(|e| e.to_string())?;
     let key = arca_crypto::BackupKey::generate();
-    Repository::init(storage, &key).map_err(|e| e.to_string())?;
-    let shown = key.to_recovery_key();
-    let location = std::path::absolute(&path).unwrap_or(path);
-    if cli.json {
-        println!(
-            "{}",
-            json!({ "repository": location.display().to_string(), "recovery_key": shown.expose() })
-        );
+    // Password mode: the key is escrowed before the repository exists, so
+    // a failure (vault down, weak password refused) leaves nothing behind.
+    let (binding, vault, data) = if recovery_key_only {
+        (Binding::recovery_key_only(), None, None)
     } else {
-        println!("Created repository {}", location.display());
+        let data = store::data_dir()?;
+        let v = vault::connect(cli.vault.as_deref(), None, &data, true)?;
+        let status = v.client.status().map_err(vault::client_error)?;
+        if status.registered {
+            return Err(format!(
+                "the account {} already has a password backup in this vault (another \
+                 repository's key): a new one would replace it. Use another account (sign-in \
+                 token), run `arca password remove` for that repository first, or pass \
+                 --recovery-key-only",
+                account_name(&v)
+            ));
+        }
+        let pw = password::read_new(password::ENV_PASSWORD, "new password")?;
+        v.client
+            .enroll_key(&key, &pw)
+            .map_err(vault::client_error)?;
+        drop(pw);
+        let vault_id = v.client.vault_id().map_err(vault::client_error)?;
+        let account = v.client.account();
+        let binding = Binding::password(vault_id, &v.location, &account.tenant, &account.user);
+        (binding, Some(v), Some(data))
+    };
+    let created = (|| {
+        let storage = Storage::local(&path, true).map_err(|e| e.to_string())?;
+        Repository::init_with_extensions(storage, &key, vec![binding.to_extension()?])
+            .map_err(|e| e.to_string())
+    })();
+    let repo = match created {
+        Ok(r) => r,
+        Err(e) => {
+            // Do not leave a password backup for a repository that does
+            // not exist: it would block the next init on this account.
+            if let Some(v) = &vault {
+                let _ = v.client.remove_password();
+            }
+            return Err(e);
+        }
+    };
+    let key_file = match &data {
+        Some(d) => Some(KeyStore::new(d).save(&repo.config().id, &key)?),
+        None => None,
+    };
+    let location = std::path::absolute(&path).unwrap_or(path);
+    let show = recovery_key_only
+        || show_recovery_key
+        || (!cli.json
+            && password::interactive()
+            && password::confirm(
+                "Show the 64-digit recovery key now, to write it down? It opens the backup \
+                 if the password is ever lost",
+            )?);
+    let shown = key.to_recovery_key();
+    let embedded = vault.as_ref().is_some_and(vault::Vault::is_embedded);
+    if cli.json {
+        let mut out = json!({
+            "repository": location.display().to_string(),
+            "mode": if recovery_key_only { "recovery-key-only" } else { "password" },
+        });
+        if let Some(v) = &vault {
+            out["vault"] = json!(v.location);
+            out["vault_id"] = json!(binding.vault_id);
+            out["account"] = json!(account_name(v));
+        }
+        if let Some(f) = &key_file {
+            out["key_store"] = json!(f.display().to_string());
+        }
+        if show {
+            out["recovery_key"] = json!(shown.expose());
+        }
+        println!("{out}");
+        return Ok(0);
+    }
+    println!("Created repository {}", location.display());
+    if let (Some(v), Some(f)) = (&vault, &key_file) {
         println!();
-        println!("Your recovery key (shown only this once):");
+        if embedded {
+            println!("The backup key is protected by your password in the vault built into");
+            println!(
+                "arca, on this machine ({}).",
+                vault::Vault::embedded_dir(data.as_deref().unwrap_or(&location)).display()
+            );
+            println!();
+            println!("WARNING: that vault is on the same machine as this device's key store,");
+            println!("so it protects nothing if this machine is lost or stolen. Real protection");
+            println!("needs the vault on other hardware than the backup: run `arca-vault` on");
+            println!("a server and pass --vault URL (with ARCA_VAULT_TOKEN). Until then, the");
+            println!("64-digit recovery key is what restores this backup on another machine.");
+        } else {
+            println!("The backup key is protected by your password in the backup key vault");
+            println!("{} (account {}).", v.location, account_name(v));
+            println!("After 10 wrong passwords the vault destroys it for good.");
+        }
+        println!();
+        println!("This device keeps the key in {}:", f.display());
+        println!("backups from here need neither the password nor the vault.");
+    }
+    println!();
+    if show {
+        if recovery_key_only {
+            println!("Your recovery key (shown only this once):");
+        } else {
+            println!("Your recovery key:");
+        }
         println!();
         println!("    {}", shown.expose());
         println!();
-        println!("Write it down and keep it somewhere safe. It is the only way to restore");
-        println!("this backup: arca cannot recover it for you, and without it the backup");
-        println!("is unreadable. Anyone who has it can read the backup.");
+        if recovery_key_only {
+            println!("Write it down and keep it somewhere safe. It is the only way to restore");
+            println!("this backup: arca cannot recover it for you, and without it the backup");
+            println!("is unreadable. Anyone who has it can read the backup.");
+        } else {
+            println!("Write it down and keep it somewhere safe: it opens the backup if the");
+            println!("password is lost. Anyone who has it can read the backup.");
+        }
+    } else {
+        println!("Run `arca key show` to see the 64-digit recovery key and write it down:");
+        println!("it opens the backup if the password is lost.");
+    }
+    Ok(0)
+}
+
+fn account_name(v: &vault::Vault) -> String {
+    let a = v.client.account();
+    format!("{}/{}", a.tenant, a.user)
+}
+
+fn key_show(cli: &Cli) -> Result<u8, String> {
+    let (_repo, key) = unlock(cli)?;
+    let shown = key.to_recovery_key();
+    if cli.json {
+        println!("{}", json!({ "recovery_key": shown.expose() }));
+    } else {
+        println!("{}", shown.expose());
+        eprintln!("This is the 64-digit recovery key: anyone who has it can read the backup.");
+    }
+    Ok(0)
+}
+
+/// The repository's binding, refusing those without a password.
+fn password_binding(repo: &Repository) -> Result<Binding, String> {
+    match Binding::of(repo.config()) {
+        Some(b) if b.mode == Mode::Password => Ok(b),
+        _ => Err(
+            "this repository was created with --recovery-key-only: it has no password \
+             (its 64-digit recovery key opens it)"
+                .into(),
+        ),
+    }
+}
+
+fn password_change(cli: &Cli) -> Result<u8, String> {
+    let (repo, key) = unlock(cli)?;
+    let binding = password_binding(&repo)?;
+    let data = store::data_dir()?;
+    let v = vault::connect(cli.vault.as_deref(), Some(&binding), &data, false)?;
+    let escrowed = vault::recover(&v, "current password: ")?;
+    if escrowed != key {
+        return Err(format!(
+            "the vault's password backup for {} is not this repository's key (it was \
+             replaced for another repository): nothing was changed",
+            account_name(&v)
+        ));
+    }
+    let new = password::read_new(password::ENV_NEW_PASSWORD, "new password")?;
+    v.client
+        .enroll_key(&key, &new)
+        .map_err(vault::client_error)?;
+    if cli.json {
+        println!("{}", json!({ "password": "changed" }));
+    } else {
+        println!("Password changed: the old password no longer opens this backup.");
+        println!("The backup key and the 64-digit recovery key are unchanged.");
+    }
+    Ok(0)
+}
+
+fn password_remove(cli: &Cli, yes: bool) -> Result<u8, String> {
+    let (repo, _key) = unlock(cli)?;
+    let binding = password_binding(&repo)?;
+    let data = store::data_dir()?;
+    let v = vault::connect(cli.vault.as_deref(), Some(&binding), &data, false)?;
+    if !yes {
+        if !password::interactive() {
+            return Err(
+                "removing the password needs confirmation: pass --yes (make sure you have \
+                 the 64-digit recovery key first: `arca key show`)"
+                    .into(),
+            );
+        }
+        eprintln!(
+            "After this, the backup opens only from this device's key store or with the \
+             64-digit recovery key (`arca key show`): on a new device the password no longer \
+             helps."
+        );
+        if !password::confirm("Remove the password?")? {
+            return Err("nothing was changed".into());
+        }
+    }
+    match v.client.remove_password() {
+        Ok(()) => {}
+        Err(arca_client::ClientError::NotEnrolled) => {
+            return Err(format!(
+                "the vault has no password backup for {}: there is nothing to remove",
+                account_name(&v)
+            ));
+        }
+        Err(e) => return Err(vault::client_error(e)),
+    }
+    if cli.json {
+        println!("{}", json!({ "password": "removed" }));
+    } else {
+        println!("Password removed: the vault no longer holds this backup's key.");
+        println!("Keep the 64-digit recovery key: on a new device it is the only way in.");
+    }
+    Ok(0)
+}
+
+fn info(cli: &Cli) -> Result<u8, String> {
+    let repo = open(cli)?;
+    let config = repo.config();
+    let binding = Binding::of(config);
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "id": hex::encode(config.id),
+                "created": format_time(config.created),
+                "key_escrow": binding,
+            })
+        );
+        return Ok(0);
+    }
+    println!("repository {}", repo.storage().location());
+    println!("id:       {}", hex::encode(config.id));
+    println!("created:  {} UTC", format_time(config.created));
+    match binding {
+        Some(b) if b.mode == Mode::Password => {
+            println!("key:      password in the backup key vault");
+            println!(
+                "vault:    {} (id {})",
+                b.vault_url.as_deref().unwrap_or("?"),
+                b.vault_id.as_deref().unwrap_or("?")
+            );
+            println!("account:  {}", b.account());
+        }
+        _ => println!("key:      64-digit recovery key only"),
     }
     Ok(0)
 }

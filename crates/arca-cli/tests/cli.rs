@@ -222,8 +222,8 @@ fn wrong_or_malformed_key_is_refused_with_a_clear_message() {
     // The key also works from a file, in upper case, in groups on lines.
     let keyfile = env.path("key.txt");
     fs::write(&keyfile, env.key.to_uppercase().replace('-', "\n")).unwrap();
-    let r = Command::new(ARCA)
-        .env("ARCA_REPO", &env.repo)
+    let r = env
+        .cmd()
         .env_remove("ARCA_RECOVERY_KEY")
         .args([
             "snapshots",

@@ -44,6 +44,16 @@ pub struct Config {
     pub extensions: Vec<(String, Vec<u8>)>,
 }
 
+impl Config {
+    /// The value of the extension named `name`, if the config has one.
+    pub fn extension(&self, name: &str) -> Option<&[u8]> {
+        self.extensions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
 /// The subkeys of one repository.
 pub(crate) struct Keys {
     pub blob: SubKey,
@@ -102,7 +112,35 @@ impl Repository {
 
     /// Creates a repository with explicit chunk sizes.
     pub fn init_with(storage: Storage, key: &BackupKey, chunker: ChunkerParams) -> Result<Self> {
+        Self::create(storage, key, chunker, Vec::new())
+    }
+
+    /// Creates a repository whose config carries `extensions` (named,
+    /// versioned values such as which vault escrows the key; docs/format.md
+    /// §4). They are encrypted with the rest of the config and fixed for the
+    /// repository's life. Names must be unique.
+    pub fn init_with_extensions(
+        storage: Storage,
+        key: &BackupKey,
+        extensions: Vec<(String, Vec<u8>)>,
+    ) -> Result<Self> {
+        Self::create(storage, key, ChunkerParams::default(), extensions)
+    }
+
+    fn create(
+        storage: Storage,
+        key: &BackupKey,
+        chunker: ChunkerParams,
+        extensions: Vec<(String, Vec<u8>)>,
+    ) -> Result<Self> {
         chunker.validate().map_err(Error::Invalid)?;
+        for (i, (name, _)) in extensions.iter().enumerate() {
+            if extensions[..i].iter().any(|(n, _)| n == name) {
+                return Err(Error::Invalid(format!(
+                    "config extension {name:?} is given twice: give each name once"
+                )));
+            }
+        }
         if !storage.list("")?.is_empty() {
             return Err(Error::AlreadyExists {
                 location: storage.location().to_string(),
@@ -114,7 +152,7 @@ impl Repository {
             id,
             chunker,
             created: now().0,
-            extensions: Vec::new(),
+            extensions,
         };
         let keys = Keys::derive(key);
         let mut sealed = format::seal_meta(&keys.meta, MetaKind::Config, &config)?;
@@ -500,6 +538,28 @@ mod tests {
         assert!(err.to_string().contains("invalid chunker sizes"), "{err}");
         assert!(matches!(
             Repository::init_with(Storage::memory(), &key, config.chunker),
+            Err(Error::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn extensions_set_at_init_are_read_back_encrypted() {
+        let storage = Storage::memory();
+        let key = BackupKey::generate();
+        let ext = vec![("x.test.v1".to_string(), b"vault-marker-7f3a".to_vec())];
+        let repo = Repository::init_with_extensions(storage.clone(), &key, ext).unwrap();
+        assert_eq!(
+            repo.config().extension("x.test.v1"),
+            Some(&b"vault-marker-7f3a"[..])
+        );
+        assert_eq!(repo.config().extension("other"), None);
+        let stored = storage.get(CONFIG).unwrap().unwrap();
+        assert!(!stored.windows(17).any(|w| w == b"vault-marker-7f3a"));
+        let again = Repository::open(storage, &key).unwrap();
+        assert_eq!(again.config(), repo.config());
+        let twice = vec![("a".to_string(), vec![]), ("a".to_string(), vec![1])];
+        assert!(matches!(
+            Repository::init_with_extensions(Storage::memory(), &key, twice),
             Err(Error::Invalid(_))
         ));
     }

@@ -121,3 +121,88 @@ async fn shutdown() {
     }
     let _ = ctrl_c.await;
 }
+
+/// A vault served from a background thread of this process (see
+/// [`spawn`]). Dropping it stops the server and waits for the thread.
+pub struct InProcess {
+    /// `http://127.0.0.1:PORT`, for an HTTP client.
+    pub url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcess {
+    /// Stops serving; in-flight requests finish first.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Serves `config`'s vault in this process, over plain HTTP on loopback
+/// (`config.listen` and `config.tls` are ignored: only this process is
+/// meant to talk to it), from a background thread with its own tokio
+/// runtime. For apps and the `arca` CLI that embed the vault when no
+/// remote one is configured; clients still speak HTTP to it, so every code
+/// path is the one a remote vault exercises.
+///
+/// Returns once the vault listens. Initialise it first with [`init`].
+pub fn spawn(config: Config) -> Result<InProcess, String> {
+    let state = build(&config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the in-process vault's runtime: {e}"))?;
+    // Bound here, not on the thread, so a bind failure is returned.
+    let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| format!("cannot listen on 127.0.0.1 for the in-process vault: {e}"))?;
+    std_listener
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let addr = std_listener.local_addr().map_err(|e| e.to_string())?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let app = router(state, config.max_body_bytes);
+    let thread = std::thread::Builder::new()
+        .name("arca-vault".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::from_std(std_listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "in-process vault cannot listen");
+                        return;
+                    }
+                };
+                let service = app.into_make_service_with_connect_info::<crate::tls::Peer>();
+                let stopped = async {
+                    let _ = rx.await;
+                };
+                if let Err(e) = axum::serve(listener, service)
+                    .with_graceful_shutdown(stopped)
+                    .await
+                {
+                    tracing::error!(error = %e, "in-process vault stopped");
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the in-process vault's thread: {e}"))?;
+    Ok(InProcess {
+        url: format!("http://{addr}"),
+        shutdown: Some(tx),
+        thread: Some(thread),
+    })
+}

@@ -26,6 +26,7 @@ impl Env {
             .args(["--json", "init", "--recovery-key-only", "--repo"])
             .arg(&repo)
             .env_remove("ARCA_RECOVERY_KEY")
+            .env("ARCA_DATA_DIR", dir.path().join("data"))
             .output()
             .unwrap();
         assert!(out.status.success(), "init failed: {}", text(&out.stderr));
@@ -38,11 +39,16 @@ impl Env {
         self.dir.path().join(name)
     }
 
-    /// `arca` with this repository and key in its environment.
+    /// `arca` with this repository and key in its environment, and a
+    /// data directory (key store, embedded vault) of its own.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(ARCA);
         c.env("ARCA_REPO", &self.repo)
-            .env("ARCA_RECOVERY_KEY", &self.key);
+            .env("ARCA_RECOVERY_KEY", &self.key)
+            .env("ARCA_DATA_DIR", self.path("data"))
+            .env_remove("ARCA_VAULT")
+            .env_remove("ARCA_VAULT_TOKEN")
+            .env_remove("ARCA_PASSWORD");
         c
     }
 
