@@ -488,10 +488,16 @@ impl Walker<'_> {
                     None => return Ok(None),
                 },
             };
-            if parent.is_some() {
-                self.stats.files_changed += 1;
-            } else {
-                self.stats.files_new += 1;
+            // A file read again only because its timestamps could not be
+            // trusted, whose content turned out the same, is unmodified.
+            let same_content = parent.is_some_and(|p| {
+                matches!(&p.kind, NodeKind::File { size, content }
+                    if *size == read.size && *content == read.content)
+            });
+            match parent {
+                Some(_) if same_content => self.stats.files_unmodified += 1,
+                Some(_) => self.stats.files_changed += 1,
+                None => self.stats.files_new += 1,
             }
             if !read.stable {
                 node.mark_reread();
