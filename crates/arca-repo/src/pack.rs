@@ -81,7 +81,19 @@ impl PackWriter {
     /// A pack with a given salt: for test vectors only, since a repeated
     /// salt would repeat a key.
     pub(crate) fn with_salt(blob_key: &SubKey, salt: Salt) -> Self {
-        let mut buf = Vec::with_capacity(TARGET_PACK_SIZE + 2 * 1024 * 1024);
+        Self::build(blob_key, salt, None)
+    }
+
+    /// A new pack (fresh salt) that writes into `buf`, the buffer of a
+    /// finished pack, if there is one.
+    pub fn reusing(blob_key: &SubKey, buf: Option<Vec<u8>>) -> Self {
+        Self::build(blob_key, Salt::random(), buf)
+    }
+
+    fn build(blob_key: &SubKey, salt: Salt, buf: Option<Vec<u8>>) -> Self {
+        let mut buf = buf.unwrap_or_default();
+        buf.clear();
+        buf.reserve(TARGET_PACK_SIZE + 2 * 1024 * 1024);
         buf.extend_from_slice(&format::header());
         buf.extend_from_slice(&salt.0);
         Self {
