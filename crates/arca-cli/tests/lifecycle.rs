@@ -5,157 +5,18 @@
 
 mod common;
 
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Output, Stdio};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{ARCA, assert_same_tree, text};
 
-const VAULT_ID: &str = "vault-cli-test";
-const TENANT: &str = "chat-app";
-const HS_SECRET: &[u8] = b"0123456789abcdef0123456789abcdef-cli-test";
 const PASSWORD: &str = "purple tiger stapler";
 
-/// The `arca-vault` binary: `ARCA_VAULT_BIN`, or built once per test
-/// process (Cargo gives `CARGO_BIN_EXE_*` only for this package's binaries).
-fn vault_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| match std::env::var_os("ARCA_VAULT_BIN") {
-        Some(p) => PathBuf::from(p),
-        None => build_vault(),
-    })
-}
+#[path = "../../../testsupport/vault_process.rs"]
+mod vault_process;
 
-fn build_vault() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"));
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace)
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "arca-vault",
-            "--bin",
-            "arca-vault",
-        ])
-        .arg("--message-format=json")
-        .arg("--target-dir")
-        .arg(&target_dir);
-    if !cfg!(debug_assertions) {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().expect("cargo runs");
-    assert!(
-        out.status.success(),
-        "building arca-vault failed (set ARCA_VAULT_BIN to use a built one):\n{}",
-        text(&out.stderr)
-    );
-    let mut exe = None;
-    for line in text(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if msg["reason"] == "compiler-artifact" && msg["target"]["name"] == "arca-vault" {
-            if let Some(path) = msg["executable"].as_str() {
-                exe = Some(PathBuf::from(path));
-            }
-        }
-    }
-    exe.expect("cargo reported no arca-vault executable")
-}
-
-/// A running `arca-vault serve` with a key-file seal; killed on drop.
-struct Vault {
-    _dir: tempfile::TempDir,
-    base: String,
-    child: Child,
-    _stdout: BufReader<ChildStdout>,
-}
-
-impl Vault {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("vault.toml");
-        let secret = URL_SAFE_NO_PAD.encode(HS_SECRET);
-        fs::write(
-            &config,
-            format!(
-                "vault_id = \"{VAULT_ID}\"\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
-                 [rate_limit]\nper_ip_per_minute = 0\nper_account_per_minute = 0\n\
-                 [seal]\nkind = \"key-file\"\npath = \"seal.key\"\n\
-                 [[tenants]]\nid = \"{TENANT}\"\nalgorithm = \"HS256\"\nkeys = [\"{secret}\"]\n"
-            ),
-        )
-        .unwrap();
-        let out = Command::new(vault_bin())
-            .args(["init", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "vault init: {}", text(&out.stderr));
-        let log = dir.path().join("vault.log");
-        let mut child = Command::new(vault_bin())
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        let Some(base) = line.trim().strip_prefix("arca-vault listening on ") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "vault did not start: {line:?} {}",
-                fs::read_to_string(&log).unwrap_or_default()
-            )
-        };
-        Self {
-            base: base.to_string(),
-            _dir: dir,
-            child,
-            _stdout: stdout,
-        }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Vault {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A sign-in token for `sub`, as the chat app's account system issues it.
-fn token(sub: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let claims =
-        serde_json::json!({ "iss": TENANT, "sub": sub, "aud": VAULT_ID, "exp": now + 3600 });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(HS_SECRET),
-    )
-    .unwrap()
-}
+use vault_process::{Server as Vault, VAULT_ID, VaultDir, token};
 
 /// One scratch folder: the repository (the "cloud") and source tree.
 struct World {
@@ -267,7 +128,8 @@ fn set_up(world: &World, phone: &Device, env: &[(&str, &str)]) -> serde_json::Va
 
 #[test]
 fn lost_phone_restores_with_repository_vault_token_and_password_only() {
-    let vault = Vault::start();
+    let vault_dir = VaultDir::new();
+    let vault = vault_dir.start();
     let world = World::new();
     let tok = token("alice");
     let phone = world.device("phone");
@@ -314,7 +176,8 @@ fn lost_phone_restores_with_repository_vault_token_and_password_only() {
 
 #[test]
 fn ten_wrong_passwords_lock_for_good_and_the_recovery_key_still_opens() {
-    let vault = Vault::start();
+    let vault_dir = VaultDir::new();
+    let vault = vault_dir.start();
     let world = World::new();
     let tok = token("bob");
     let phone = world.device("phone");
@@ -367,7 +230,8 @@ fn ten_wrong_passwords_lock_for_good_and_the_recovery_key_still_opens() {
 
 #[test]
 fn changing_the_password_keeps_key_and_repository() {
-    let vault = Vault::start();
+    let vault_dir = VaultDir::new();
+    let vault = vault_dir.start();
     let world = World::new();
     let tok = token("carol");
     let phone = world.device("phone");
@@ -412,7 +276,8 @@ fn changing_the_password_keeps_key_and_repository() {
 
 #[test]
 fn removing_the_password_deletes_the_vault_record() {
-    let vault = Vault::start();
+    let vault_dir = VaultDir::new();
+    let vault = vault_dir.start();
     let world = World::new();
     let tok = token("dave");
     let phone = world.device("phone");
@@ -458,7 +323,8 @@ fn arca_client_status(vault: &Vault, tok: &str) -> bool {
 
 #[test]
 fn vault_down_backup_works_and_a_new_device_restore_fails_cleanly() {
-    let mut vault = Vault::start();
+    let vault_dir = VaultDir::new();
+    let mut vault = vault_dir.start();
     let world = World::new();
     let tok = token("erin");
     let phone = world.device("phone");
