@@ -106,6 +106,17 @@ pub fn decode_payload(object: &str, payload: &[u8], max_len: usize) -> Result<Ve
     }
 }
 
+/// [`decode_payload`] of a plaintext the caller owns: raw payloads are
+/// returned in the same buffer (shifted by the encoding byte) instead of
+/// being copied into a new one. Restore opens every blob through here.
+pub fn decode_payload_owned(object: &str, mut plain: Vec<u8>, max_len: usize) -> Result<Vec<u8>> {
+    if plain.first() == Some(&ENCODING_RAW) {
+        plain.drain(..1);
+        return Ok(plain);
+    }
+    decode_payload(object, &plain, max_len)
+}
+
 /// Largest decoded metadata object accepted (index files, snapshots, config).
 const MAX_META_LEN: usize = 1 << 30;
 

@@ -213,7 +213,7 @@ pub fn open_blob(
         return Err(Error::damaged(&object, "truncated"));
     }
     let mut sealed = record.to_vec();
-    let plain = key
+    let plain_len = key
         .open_at(
             entry.offset as u64,
             &blob_aad(entry.kind, &entry.id),
@@ -228,8 +228,10 @@ pub fn open_blob(
                     entry.offset
                 ),
             )
-        })?;
-    let data = format::decode_payload(&object, plain, entry.raw_length as usize)?;
+        })?
+        .len();
+    sealed.truncate(plain_len);
+    let data = format::decode_payload_owned(&object, sealed, entry.raw_length as usize)?;
     if data.len() != entry.raw_length as usize || verify(&data) != entry.id {
         return Err(Error::damaged(
             &object,
