@@ -9,8 +9,8 @@ use arca_crypto::SubKey;
 use arca_vault_api::AccountId;
 use serde::{Deserialize, Serialize};
 
-/// One account's escrow.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One account's escrow. `Debug` shows sizes and counts, never the bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// Serialized OPAQUE `ServerRegistration` (the password file).
     pub registration: Vec<u8>,
@@ -21,6 +21,27 @@ pub struct Record {
     pub max_attempts: u32,
     /// Unix seconds of the last counted guess.
     pub last_attempt: i64,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field(
+                "registration",
+                &format_args!("{} bytes", self.registration.len()),
+            )
+            .field(
+                "secret",
+                &self
+                    .secret
+                    .as_ref()
+                    .map(|s| format!("REDACTED ({} bytes)", s.len())),
+            )
+            .field("attempts", &self.attempts)
+            .field("max_attempts", &self.max_attempts)
+            .field("last_attempt", &self.last_attempt)
+            .finish()
+    }
 }
 
 impl Record {
@@ -100,6 +121,15 @@ mod tests {
             max_attempts: 10,
             last_attempt: 5,
         }
+    }
+
+    #[test]
+    fn debug_shows_no_escrowed_bytes() {
+        let shown = format!("{:?}", rec());
+        assert!(
+            shown.contains("REDACTED") && !shown.contains("9, 9"),
+            "{shown}"
+        );
     }
 
     #[test]
