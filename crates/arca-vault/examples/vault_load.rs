@@ -7,7 +7,7 @@
 //!
 //! `vault_load load URL HS_SECRET VAULT_ID SECS SERVER_PID`: full recoveries over HTTP
 //! (register once, then recover-start + recover-finish, each client with
-//! its own account and keep-alive connection). Finds the peak throughput
+//! its own account and keep-alive connection; all clients on one thread). Finds the peak throughput
 //! over increasing concurrency, then runs open-loop at half the peak rate
 //! and reports p50/p99 latency. Prints one JSON object per phase.
 //!
@@ -15,8 +15,8 @@
 //! client-only work that the server never sees, and the load generator
 //! shares this 2-core machine with the server.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use arca_vault_api::*;
@@ -105,45 +105,100 @@ fn micro(n: usize) {
     );
 }
 
-struct Account {
-    agent: ureq::Agent,
-    base: String,
+/// One keep-alive HTTP/1.1 connection for one account. Requests are
+/// written and responses parsed by hand: the load generator shares the
+/// machine with the server, so its own per-request cost must stay small
+/// (a general-purpose client on a thread per connection cost about as much
+/// CPU per request as the server's HTTP stack, and set the measured peak).
+struct Conn {
+    stream: tokio::net::TcpStream,
+    host: String,
     auth: String,
-    account: AccountId,
+    cred: Vec<u8>,
     vault_id: String,
+    buf: Vec<u8>,
 }
 
-impl Account {
-    fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(&self, path: &str, body: &B) -> R {
-        let mut r = self
-            .agent
-            .post(&format!("{}{path}", self.base))
-            .header("Authorization", &self.auth)
-            .send_json(body)
-            .expect("request");
-        assert_eq!(
-            r.status().as_u16(),
-            200,
-            "{path}: {}",
-            r.body_mut().read_to_string().unwrap_or_default()
-        );
-        r.body_mut().read_json().expect("json")
+impl Conn {
+    async fn open(addr: &str, auth: String, account: &AccountId, vault_id: &str) -> Conn {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        Conn {
+            stream,
+            host: addr.to_string(),
+            auth,
+            cred: account.credential_id(),
+            vault_id: vault_id.to_string(),
+            buf: Vec::with_capacity(4096),
+        }
     }
 
-    fn register(&self) {
-        let ksf = cheap_ksf();
-        let cred = self.account.credential_id();
-        let ids = Identifiers {
-            client: Some(&cred),
-            server: Some(self.vault_id.as_bytes()),
+    async fn post<B: serde::Serialize, R: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &str,
+        body: &B,
+    ) -> R {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let body = serde_json::to_vec(body).expect("json");
+        let mut req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            self.auth,
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        self.stream.write_all(&req).await.expect("send");
+        // Read the head, then exactly Content-Length bytes of body.
+        self.buf.clear();
+        let (head_len, status, length) = loop {
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.expect("receive");
+            assert!(n > 0, "{path}: the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end]).expect("utf-8 head");
+                let status: u16 = head[9..12].parse().expect("status");
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .expect("content-length");
+                break (end + 4, status, length);
+            }
         };
+        while self.buf.len() < head_len + length {
+            let mut chunk = [0u8; 4096];
+            let n = self.stream.read(&mut chunk).await.expect("receive");
+            assert!(n > 0, "{path}: the server closed the connection");
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = &self.buf[head_len..head_len + length];
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(body));
+        serde_json::from_slice(body).expect("json response")
+    }
+
+    fn ids(&self) -> Identifiers<'_> {
+        Identifiers {
+            client: Some(&self.cred),
+            server: Some(self.vault_id.as_bytes()),
+        }
+    }
+
+    async fn register(&mut self) {
+        let ksf = cheap_ksf();
         let reg = ClientRegistration::<Suite>::start(&mut OsRng, b"pw").unwrap();
-        let r: RegisterStartResponse = self.post(
-            "/v1/register/start",
-            &RegisterStartRequest {
-                registration_request: reg.message.serialize().to_vec().into(),
-            },
-        );
+        let r: RegisterStartResponse = self
+            .post(
+                "/v1/register/start",
+                &RegisterStartRequest {
+                    registration_request: reg.message.serialize().to_vec().into(),
+                },
+            )
+            .await;
         let resp = RegistrationResponse::<Suite>::deserialize(&r.registration_response.0).unwrap();
         let fin = reg
             .state
@@ -151,33 +206,31 @@ impl Account {
                 &mut OsRng,
                 b"pw",
                 resp,
-                ClientRegistrationFinishParameters::new(ids, Some(&ksf)),
+                ClientRegistrationFinishParameters::new(self.ids(), Some(&ksf)),
             )
             .unwrap();
-        let _: RegisterFinishResponse = self.post(
-            "/v1/register/finish",
-            &RegisterFinishRequest {
-                registration_upload: fin.message.serialize().to_vec().into(),
-                sealed_secret: vec![7u8; 80].into(),
-            },
-        );
+        let _: RegisterFinishResponse = self
+            .post(
+                "/v1/register/finish",
+                &RegisterFinishRequest {
+                    registration_upload: fin.message.serialize().to_vec().into(),
+                    sealed_secret: vec![7u8; 80].into(),
+                },
+            )
+            .await;
     }
 
-    /// One full recovery; returns its latency.
-    fn recover(&self, ksf: &Argon2<'static>) -> Duration {
-        let t = Instant::now();
-        let cred = self.account.credential_id();
-        let ids = Identifiers {
-            client: Some(&cred),
-            server: Some(self.vault_id.as_bytes()),
-        };
-        let login = ClientLogin::<Suite>::start(&mut OsRng, b"pw").unwrap();
-        let s: RecoverStartResponse = self.post(
-            "/v1/recover/start",
-            &RecoverStartRequest {
-                credential_request: login.message.serialize().to_vec().into(),
-            },
-        );
+    /// One full recovery: KE1, KE2 (counted), KE3, the escrowed secret.
+    /// `login` is a KE1 prepared ahead (see [`Ke1Pool`]).
+    async fn recover(&mut self, login: Ke1, ksf: &Argon2<'static>) {
+        let s: RecoverStartResponse = self
+            .post(
+                "/v1/recover/start",
+                &RecoverStartRequest {
+                    credential_request: login.message.clone(),
+                },
+            )
+            .await;
         let resp = CredentialResponse::<Suite>::deserialize(&s.credential_response.0).unwrap();
         let done = login
             .state
@@ -185,18 +238,64 @@ impl Account {
                 &mut OsRng,
                 b"pw",
                 resp,
-                ClientLoginFinishParameters::new(Some(CONTEXT), ids, Some(ksf)),
+                ClientLoginFinishParameters::new(Some(CONTEXT), self.ids(), Some(ksf)),
             )
             .unwrap();
-        let f: RecoverFinishResponse = self.post(
-            "/v1/recover/finish",
-            &RecoverFinishRequest {
-                login_state: s.login_state,
-                credential_finalization: done.message.serialize().to_vec().into(),
-            },
-        );
+        let f: RecoverFinishResponse = self
+            .post(
+                "/v1/recover/finish",
+                &RecoverFinishRequest {
+                    login_state: s.login_state,
+                    credential_finalization: done.message.serialize().to_vec().into(),
+                },
+            )
+            .await;
         assert!(!f.encrypted_secret.0.is_empty());
-        t.elapsed()
+    }
+}
+
+/// A client's first message and the state to finish it.
+struct Ke1 {
+    message: arca_vault_api::B64,
+    state: ClientLogin<Suite>,
+}
+
+impl Ke1 {
+    fn new() -> Ke1 {
+        let login = ClientLogin::<Suite>::start(&mut OsRng, b"pw").unwrap();
+        Ke1 {
+            message: login.message.serialize().to_vec().into(),
+            state: login.state,
+        }
+    }
+}
+
+/// KE1s prepared before a phase. Blinding the password and making the
+/// ephemeral key is client-only work that needs nothing from the server;
+/// on a real phone it happens on the phone. Here the load generator has one
+/// core for 32 "phones" and the client side of a recovery costs more CPU
+/// than the server side, so it prepares KE1s between phases and spends the
+/// measured time on what needs the server's reply (KE3). When the pool runs
+/// dry a KE1 is made on the spot (and counted in `ke1_inline`).
+#[derive(Default)]
+struct Ke1Pool {
+    ready: RefCell<Vec<Ke1>>,
+    inline: Cell<u64>,
+}
+
+impl Ke1Pool {
+    fn fill(&self, n: usize) {
+        let mut ready = self.ready.borrow_mut();
+        while ready.len() < n {
+            ready.push(Ke1::new());
+        }
+    }
+
+    fn take(&self) -> Ke1 {
+        self.ready.borrow_mut().pop().unwrap_or_else(|| {
+            self.inline.set(self.inline.get() + 1);
+            Ke1::new()
+        })
     }
 }
 
@@ -223,77 +322,88 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
-/// Closed loop: `clients` threads recover back to back for `secs`.
-fn closed_loop(accounts: &[Arc<Account>], clients: usize, secs: f64) -> (f64, Vec<Duration>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let lat = Arc::new(Mutex::new(Vec::new()));
+type Pool = Rc<RefCell<Vec<Conn>>>;
+
+/// Closed loop: `clients` connections recover back to back for `secs`.
+async fn closed_loop(
+    pool: &Pool,
+    ke1s: &Rc<Ke1Pool>,
+    clients: usize,
+    secs: f64,
+) -> (f64, Vec<Duration>) {
     let started = Instant::now();
-    let handles: Vec<_> = accounts[..clients]
-        .iter()
-        .map(|a| {
-            let (a, stop, lat) = (a.clone(), stop.clone(), lat.clone());
-            std::thread::spawn(move || {
+    let deadline = started + Duration::from_secs_f64(secs);
+    let conns: Vec<Conn> = pool.borrow_mut().drain(..clients).collect();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let ke1s = ke1s.clone();
+            tokio::task::spawn_local(async move {
                 let ksf = cheap_ksf();
                 let mut mine = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    mine.push(a.recover(&ksf));
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    c.recover(ke1s.take(), &ksf).await;
+                    mine.push(t.elapsed());
                 }
-                lat.lock().unwrap().extend(mine);
+                (c, mine)
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs_f64(secs));
-    stop.store(true, Ordering::Relaxed);
-    for h in handles {
-        h.join().unwrap();
+    let mut lat = Vec::new();
+    for t in tasks {
+        let (c, mine) = t.await.expect("client task");
+        pool.borrow_mut().push(c);
+        lat.extend(mine);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let mut l = Arc::try_unwrap(lat).unwrap().into_inner().unwrap();
-    l.sort();
-    (l.len() as f64 / elapsed, l)
+    lat.sort();
+    (lat.len() as f64 / elapsed, lat)
 }
 
-/// Open loop at `rate` recoveries/s: latency counted from the scheduled time.
-fn open_loop(accounts: &[Arc<Account>], rate: f64, secs: f64) -> (f64, Vec<Duration>) {
+/// Open loop at `rate` recoveries/s: each recovery is due at a fixed time
+/// and its latency counts from then, so time spent waiting for a free
+/// connection is included.
+async fn open_loop(pool: &Pool, ke1s: &Rc<Ke1Pool>, rate: f64, secs: f64) -> (f64, Vec<Duration>) {
     let total = (rate * secs) as u64;
-    let next = Arc::new(AtomicU64::new(0));
-    let lat = Arc::new(Mutex::new(Vec::new()));
+    let next = Rc::new(Cell::new(0u64));
     let start = Instant::now() + Duration::from_millis(50);
-    let handles: Vec<_> = accounts
-        .iter()
-        .map(|a| {
-            let (a, next, lat) = (a.clone(), next.clone(), lat.clone());
-            std::thread::spawn(move || {
+    let conns: Vec<Conn> = pool.borrow_mut().drain(..).collect();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            let (next, ke1s) = (next.clone(), ke1s.clone());
+            tokio::task::spawn_local(async move {
                 let ksf = cheap_ksf();
                 let mut mine = Vec::new();
                 loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let i = next.get();
                     if i >= total {
                         break;
                     }
+                    next.set(i + 1);
                     let at = start + Duration::from_secs_f64(i as f64 / rate);
-                    let now = Instant::now();
-                    if at > now {
-                        std::thread::sleep(at - now);
-                    }
-                    a.recover(&ksf);
+                    tokio::time::sleep_until(at.into()).await;
+                    c.recover(ke1s.take(), &ksf).await;
                     mine.push(at.elapsed());
                 }
-                lat.lock().unwrap().extend(mine);
+                (c, mine)
             })
         })
         .collect();
-    for h in handles {
-        h.join().unwrap();
+    let mut lat = Vec::new();
+    for t in tasks {
+        let (c, mine) = t.await.expect("client task");
+        pool.borrow_mut().push(c);
+        lat.extend(mine);
     }
     let elapsed = start.elapsed().as_secs_f64();
-    let mut l = Arc::try_unwrap(lat).unwrap().into_inner().unwrap();
-    l.sort();
-    (l.len() as f64 / elapsed, l)
+    lat.sort();
+    (lat.len() as f64 / elapsed, lat)
 }
 
-/// CPU seconds the server process has used so far.
-fn server_cpu(pid: u32) -> f64 {
+/// CPU seconds a process (`self` or a pid) has used so far.
+fn cpu_secs(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -311,49 +421,55 @@ fn server_cpu(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn load(base: &str, secret: &str, vault_id: &str, secs: f64, pid: u32) {
+async fn load(base: &str, secret: &str, vault_id: &str, secs: f64, pid: u32) {
     use base64::Engine;
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(secret)
         .expect("base64url secret");
+    let addr = base.strip_prefix("http://").expect("an http:// URL");
     let max_clients = 32;
-    let accounts: Vec<Arc<Account>> = (0..max_clients)
-        .map(|i| {
-            let sub = format!("load-{i}-{}", std::process::id());
-            Arc::new(Account {
-                agent: ureq::Agent::config_builder()
-                    .http_status_as_error(false)
-                    .build()
-                    .into(),
-                base: base.to_string(),
-                auth: format!("Bearer {}", token(&secret, vault_id, &sub)),
-                account: AccountId::new("bench", sub),
-                vault_id: vault_id.to_string(),
-            })
-        })
-        .collect();
-    for a in &accounts {
-        a.register();
+    let pool: Pool = Rc::new(RefCell::new(Vec::new()));
+    for i in 0..max_clients {
+        let sub = format!("load-{i}-{}", std::process::id());
+        let auth = format!("Bearer {}", token(&secret, vault_id, &sub));
+        let mut c = Conn::open(addr, auth, &AccountId::new("bench", sub), vault_id).await;
+        c.register().await;
+        pool.borrow_mut().push(c);
     }
+    let server = pid.to_string();
+    let ke1s = Rc::new(Ke1Pool::default());
+    // Enough KE1s for a phase at this rate, with room to spare.
+    let prepare = |rate: f64, secs: f64| {
+        ke1s.inline.set(0);
+        ke1s.fill(((rate * 1.5 + 500.0) * secs) as usize);
+    };
     let mut peak = (0.0f64, 0usize);
+    let mut rate = 1000.0;
     for clients in [1, 2, 4, 8, 16, 32] {
-        let cpu0 = server_cpu(pid);
-        let (tput, l) = closed_loop(&accounts, clients, secs);
-        let cpu = server_cpu(pid) - cpu0;
+        prepare(rate, secs);
+        let (cpu0, own0) = (cpu_secs(&server), cpu_secs("self"));
+        let (tput, l) = closed_loop(&pool, &ke1s, clients, secs).await;
+        let (cpu, own) = (cpu_secs(&server) - cpu0, cpu_secs("self") - own0);
+        let n = l.len().max(1) as f64;
         println!(
             "{}",
             serde_json::json!({ "phase": "closed", "clients": clients, "per_sec": tput, "p50_ms": pct(&l, 0.5), "p99_ms": pct(&l, 0.99),
-                                 "server_cpu_us_per_recovery": cpu * 1e6 / l.len().max(1) as f64 })
+                                 "server_cpu_us_per_recovery": cpu * 1e6 / n, "client_cpu_us_per_recovery": own * 1e6 / n,
+                                 "ke1_inline": ke1s.inline.get() })
         );
+        rate = rate.max(tput);
         if tput > peak.0 {
             peak = (tput, clients);
         }
     }
     let half = peak.0 / 2.0;
-    let (tput, l) = open_loop(&accounts, half, secs.max(5.0));
+    let secs = secs.max(5.0);
+    prepare(half, secs);
+    let (tput, l) = open_loop(&pool, &ke1s, half, secs).await;
     println!(
         "{}",
-        serde_json::json!({ "phase": "half", "target_per_sec": half, "per_sec": tput, "p50_ms": pct(&l, 0.5), "p99_ms": pct(&l, 0.99), "peak_per_sec": peak.0, "peak_clients": peak.1 })
+        serde_json::json!({ "phase": "half", "target_per_sec": half, "per_sec": tput, "p50_ms": pct(&l, 0.5), "p99_ms": pct(&l, 0.99), "peak_per_sec": peak.0, "peak_clients": peak.1,
+                             "ke1_inline": ke1s.inline.get() })
     );
 }
 
@@ -361,13 +477,23 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("micro") => micro(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(2000)),
-        Some("load") if args.len() >= 7 => load(
-            &args[2],
-            &args[3],
-            &args[4],
-            args[5].parse().unwrap_or(5.0),
-            args[6].parse().unwrap_or(0),
-        ),
+        Some("load") if args.len() >= 7 => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let local = tokio::task::LocalSet::new();
+            local.block_on(
+                &rt,
+                load(
+                    &args[2],
+                    &args[3],
+                    &args[4],
+                    args[5].parse().unwrap_or(5.0),
+                    args[6].parse().unwrap_or(0),
+                ),
+            );
+        }
         _ => {
             eprintln!(
                 "usage: vault_load micro [N] | vault_load load URL HS_SECRET_B64URL VAULT_ID SECS SERVER_PID"
