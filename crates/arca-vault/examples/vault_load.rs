@@ -138,16 +138,23 @@ impl Conn {
         path: &str,
         body: &B,
     ) -> R {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let body = serde_json::to_vec(body).expect("json");
+        let (status, body) = self.request("POST", path, &body).await;
+        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(body));
+        serde_json::from_slice(body).expect("json response")
+    }
+
+    /// One request; returns the status and the body.
+    async fn request(&mut self, method: &str, path: &str, body: &[u8]) -> (u16, &[u8]) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut req = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.host,
             self.auth,
             body.len()
         )
         .into_bytes();
-        req.extend_from_slice(&body);
+        req.extend_from_slice(body);
         self.stream.write_all(&req).await.expect("send");
         // Read the head, then exactly Content-Length bytes of body.
         self.buf.clear();
@@ -176,9 +183,16 @@ impl Conn {
             assert!(n > 0, "{path}: the server closed the connection");
             self.buf.extend_from_slice(&chunk[..n]);
         }
-        let body = &self.buf[head_len..head_len + length];
-        assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(body));
-        serde_json::from_slice(body).expect("json response")
+        (status, &self.buf[head_len..head_len + length])
+    }
+
+    /// A counter from the vault's /metrics.
+    async fn metric(&mut self, name: &str) -> f64 {
+        let (_, body) = self.request("GET", "/metrics", b"").await;
+        String::from_utf8_lossy(body)
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
     }
 
     fn ids(&self) -> Identifiers<'_> {
@@ -445,17 +459,33 @@ async fn load(base: &str, secret: &str, vault_id: &str, secs: f64, pid: u32) {
     };
     let mut peak = (0.0f64, 0usize);
     let mut rate = 1000.0;
-    for clients in [1, 2, 4, 8, 16, 32] {
+    let mut probe = Conn::open(
+        addr,
+        String::new(),
+        &AccountId::new("bench", "probe"),
+        vault_id,
+    )
+    .await;
+    // VAULT_LOAD_CLIENTS=32 (a comma list) runs just those phases, for profiling.
+    let phases: Vec<usize> = std::env::var("VAULT_LOAD_CLIENTS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2, 4, 8, 16, 32]);
+    for clients in phases.into_iter().filter(|&c| c <= max_clients) {
         prepare(rate, secs);
         let (cpu0, own0) = (cpu_secs(&server), cpu_secs("self"));
+        let writes0 = probe.metric("arca_vault_store_writes_total").await;
+        let commits0 = probe.metric("arca_vault_store_commits_total").await;
         let (tput, l) = closed_loop(&pool, &ke1s, clients, secs).await;
         let (cpu, own) = (cpu_secs(&server) - cpu0, cpu_secs("self") - own0);
+        let writes = probe.metric("arca_vault_store_writes_total").await - writes0;
+        let commits = probe.metric("arca_vault_store_commits_total").await - commits0;
         let n = l.len().max(1) as f64;
         println!(
             "{}",
             serde_json::json!({ "phase": "closed", "clients": clients, "per_sec": tput, "p50_ms": pct(&l, 0.5), "p99_ms": pct(&l, 0.99),
                                  "server_cpu_us_per_recovery": cpu * 1e6 / n, "client_cpu_us_per_recovery": own * 1e6 / n,
-                                 "ke1_inline": ke1s.inline.get() })
+                                 "writes_per_commit": writes / commits.max(1.0), "ke1_inline": ke1s.inline.get() })
         );
         rate = rate.max(tput);
         if tput > peak.0 {

@@ -168,10 +168,11 @@ async fn healthz() -> &'static str {
 }
 
 async fn metrics<S: Store>(State(s): State<Shared<S>>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.vault.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
+        let mut out = s.vault.metrics.render();
+        s.vault.store.render_metrics(&mut out);
+        out
+    })
 }
 
 async fn openapi() -> impl IntoResponse {
