@@ -366,6 +366,22 @@ fn health_metrics_openapi_and_info() {
         "{metrics}"
     );
     assert!(metrics.contains("arca_vault_request_duration_seconds_bucket"));
+    // Registration and the counted guess: two durable writes.
+    assert!(
+        metrics.contains("arca_vault_store_writes_total 2\n"),
+        "{metrics}"
+    );
+    let commits = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing: {metrics}"))
+    };
+    let (all, synced) = (
+        commits("arca_vault_store_commits_total "),
+        commits("arca_vault_store_synced_commits_total "),
+    );
+    assert!((1..=2).contains(&all) && synced == all, "{metrics}");
     let api: serde_json::Value = serde_json::from_str(&get("/openapi.json")).unwrap();
     for route in [
         "/v1/register/start",
