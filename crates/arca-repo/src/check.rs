@@ -26,6 +26,8 @@ pub struct CheckOptions {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct CheckReport {
     pub snapshots: usize,
+    /// Setting objects (later values of config extensions).
+    pub settings: usize,
     pub index_files: usize,
     pub packs: usize,
     pub blobs: usize,
@@ -56,6 +58,13 @@ impl Repository {
             match self.read_snapshot(&path) {
                 Ok(s) => snapshots.push(s),
                 Err(e) => report.errors.push(e.to_string()),
+            }
+        }
+
+        for (path, _) in self.storage().list("settings")? {
+            report.settings += 1;
+            if let Err(e) = self.read_setting(&path) {
+                report.errors.push(e.to_string());
             }
         }
 

@@ -34,6 +34,7 @@ pub enum MetaKind {
     Config = 1,
     Index = 2,
     Snapshot = 3,
+    Setting = 4,
 }
 
 pub fn header() -> [u8; HEADER_LEN] {

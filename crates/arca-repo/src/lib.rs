@@ -15,6 +15,7 @@ mod index;
 mod pack;
 mod repo;
 mod restore;
+mod settings;
 mod snapshot;
 mod storage;
 mod tree;

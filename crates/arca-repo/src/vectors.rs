@@ -110,3 +110,20 @@ fn sealed_record_and_objects() {
         "551d951f685f986dbe1b7a69cf78f0d1350c31501b9d8e8cd068f3f64df39b2e"
     );
 }
+
+#[test]
+fn setting_object() {
+    let meta = key().derive(Purpose::MetadataEncryption);
+    let setting = crate::settings::Setting {
+        name: "n".into(),
+        value: b"v".to_vec(),
+        time: 1,
+        time_nsec: 2,
+    };
+    let obj =
+        format::seal_meta_with_salt(&meta, MetaKind::Setting, &setting, Salt([0x55; 32])).unwrap();
+    assert_eq!(
+        hex::encode(&obj),
+        "41524341015555555555555555555555555555555555555555555555555555555555555555adbc4b3162faacc2924fa92a91e3a8b403ccce05f11950"
+    );
+}
