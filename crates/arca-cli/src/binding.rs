@@ -2,7 +2,6 @@
 //! `arca.key-escrow.v1` config extension (docs/format.md §4). It lives in
 //! the encrypted config, so the storage provider learns nothing from it.
 
-use arca_repo::Config;
 use serde::{Deserialize, Serialize};
 
 /// The config extension's name.
@@ -47,12 +46,29 @@ impl Binding {
         }
     }
 
-    /// The binding a repository records; `None` for repositories made
+    /// The binding the config records (see [`Binding::current`] for the one
+    /// in force); `None` for repositories made
     /// before bindings existed (recovery key only) or unreadable ones.
-    pub fn of(config: &Config) -> Option<Self> {
+    #[cfg(test)]
+    pub fn of(config: &arca_repo::Config) -> Option<Self> {
         config
             .extension(EXTENSION)
             .and_then(|v| serde_json::from_slice(v).ok())
+    }
+
+    /// The binding in force: the newest one `arca password add`/`remove`
+    /// recorded (a setting, docs/format.md §4.1), else the config's.
+    pub fn current(repo: &arca_repo::Repository) -> Result<Option<Self>, String> {
+        Ok(repo
+            .current_extension(EXTENSION)
+            .map_err(|e| e.to_string())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Records `self` as the binding in force from now on.
+    pub fn record(&self, repo: &arca_repo::Repository) -> Result<(), String> {
+        let (name, value) = self.to_extension()?;
+        repo.set_extension(&name, value).map_err(|e| e.to_string())
     }
 
     pub fn to_extension(&self) -> Result<(String, Vec<u8>), String> {
@@ -77,6 +93,7 @@ impl Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arca_repo::Config;
 
     #[test]
     fn round_trips_through_the_config_extension() {

@@ -147,6 +147,12 @@ enum KeyCommand {
 
 #[derive(Subcommand)]
 enum PasswordCommand {
+    /// Protect the backup key of a --recovery-key-only repository (or one
+    /// whose password was removed) with a password in the vault, so that a
+    /// new device can restore with the password. The recovery key (or this
+    /// device's key store) unlocks it first; the password comes from
+    /// ARCA_PASSWORD or a prompt.
+    Add,
     /// Change the password (the current one is needed; the key, the
     /// recovery key and the repository stay the same). The new password
     /// comes from ARCA_NEW_PASSWORD or a prompt.
@@ -227,6 +233,15 @@ fn open(cli: &Cli) -> Result<Repository, String> {
 /// device's key store, an explicit recovery key, the password through the
 /// vault, or a recovery key prompt.
 fn unlock(cli: &Cli) -> Result<(Repository, arca_crypto::BackupKey), String> {
+    unlock_with(cli, true)
+}
+
+/// [`unlock`]; without `use_password` the vault is not asked (for
+/// `password add`, whose repository has no password yet).
+fn unlock_with(
+    cli: &Cli,
+    use_password: bool,
+) -> Result<(Repository, arca_crypto::BackupKey), String> {
     let path = repo_path(cli)?;
     let storage = Storage::local(&path, false).map_err(|e| e.to_string())?;
     // The key store is optional: without a data directory the other
@@ -239,7 +254,10 @@ fn unlock(cli: &Cli) -> Result<(Repository, arca_crypto::BackupKey), String> {
     }
     let recovery_key_given =
         cli.recovery_key_file.is_some() || std::env::var_os(key::ENV_RECOVERY_KEY).is_some();
-    if !recovery_key_given && let Some(data) = &data {
+    if use_password
+        && !recovery_key_given
+        && let Some(data) = &data
+    {
         let use_vault = cli.vault.is_some()
             || std::env::var_os(password::ENV_PASSWORD).is_some()
             || vault::embedded_exists(data);
@@ -284,6 +302,9 @@ fn run(cli: &Cli) -> Result<u8, String> {
         Command::Key {
             command: KeyCommand::Show,
         } => key_show(cli),
+        Command::Password {
+            command: PasswordCommand::Add,
+        } => password_add(cli),
         Command::Password {
             command: PasswordCommand::Change,
         } => password_change(cli),
@@ -464,14 +485,90 @@ fn key_show(cli: &Cli) -> Result<u8, String> {
 
 /// The repository's binding, refusing those without a password.
 fn password_binding(repo: &Repository) -> Result<Binding, String> {
-    match Binding::of(repo.config()) {
+    match Binding::current(repo)? {
         Some(b) if b.mode == Mode::Password => Ok(b),
         _ => Err(
-            "this repository was created with --recovery-key-only: it has no password \
-             (its 64-digit recovery key opens it)"
+            "this repository has no password: its 64-digit recovery key opens it \
+             (`arca password add` sets one)"
                 .into(),
         ),
     }
+}
+
+fn password_add(cli: &Cli) -> Result<u8, String> {
+    let (repo, key) = unlock_with(cli, false)?;
+    if let Some(b) = Binding::current(&repo)?
+        && b.mode == Mode::Password
+    {
+        return Err(format!(
+            "this repository already has a password in the vault {} (account {}): use \
+             `arca password change`",
+            b.vault_url.as_deref().unwrap_or("?"),
+            b.account()
+        ));
+    }
+    let data = store::data_dir()?;
+    let v = vault::connect(cli.vault.as_deref(), None, &data, true)?;
+    let status = v.client.status().map_err(vault::client_error)?;
+    if status.registered {
+        return Err(format!(
+            "the account {} already has a password backup in this vault (another \
+             repository's key): a new one would replace it. Use another account (sign-in \
+             token), or run `arca password remove` for that repository first",
+            account_name(&v)
+        ));
+    }
+    let pw = password::read_new(password::ENV_PASSWORD, "new password")?;
+    v.client
+        .enroll_key(&key, &pw)
+        .map_err(vault::client_error)?;
+    drop(pw);
+    let vault_id = v.client.vault_id().map_err(vault::client_error)?;
+    let account = v.client.account();
+    let binding = Binding::password(vault_id, &v.location, &account.tenant, &account.user);
+    if let Err(e) = binding.record(&repo) {
+        // Do not leave a password backup the repository does not know of:
+        // it would block the next `password add` on this account.
+        let _ = v.client.remove_password();
+        return Err(format!(
+            "cannot record the password in the repository ({e}): nothing was changed"
+        ));
+    }
+    let key_file = KeyStore::new(&data).save(&repo.config().id, &key)?;
+    if cli.json {
+        println!(
+            "{}",
+            json!({
+                "password": "added",
+                "vault": v.location,
+                "vault_id": binding.vault_id,
+                "account": account_name(&v),
+                "key_store": key_file.display().to_string(),
+            })
+        );
+    } else {
+        println!(
+            "Password added: the backup key is now also protected by your password in the \
+             vault {} (account {}).",
+            v.location,
+            account_name(&v)
+        );
+        if v.is_embedded() {
+            println!(
+                "WARNING: that is the vault built into arca, on this machine: it protects \
+                 nothing if this machine is lost. Keep the 64-digit recovery key."
+            );
+        } else {
+            println!("After 10 wrong passwords the vault destroys it for good.");
+        }
+        println!(
+            "This device keeps the key in {}: backups from here need neither the \
+             password nor the recovery key.",
+            key_file.display()
+        );
+        println!("The 64-digit recovery key still opens the backup.");
+    }
+    Ok(0)
 }
 
 fn password_change(cli: &Cli) -> Result<u8, String> {
@@ -532,6 +629,12 @@ fn password_remove(cli: &Cli, yes: bool) -> Result<u8, String> {
         }
         Err(e) => return Err(vault::client_error(e)),
     }
+    if let Err(e) = Binding::recovery_key_only().record(&repo) {
+        eprintln!(
+            "warning: the vault no longer holds the key, but recording that in the \
+             repository failed ({e}): `arca info` may still say \"password\""
+        );
+    }
     if cli.json {
         println!("{}", json!({ "password": "removed" }));
     } else {
@@ -544,7 +647,7 @@ fn password_remove(cli: &Cli, yes: bool) -> Result<u8, String> {
 fn info(cli: &Cli) -> Result<u8, String> {
     let repo = open(cli)?;
     let config = repo.config();
-    let binding = Binding::of(config);
+    let binding = Binding::current(&repo)?;
     if cli.json {
         println!(
             "{}",
@@ -754,8 +857,9 @@ fn check(cli: &Cli, read_data: bool) -> Result<u8, String> {
         );
     } else {
         println!(
-            "checked {} snapshots, {} index files, {} packs, {} blobs, {} trees{}",
+            "checked {} snapshots, {} settings, {} index files, {} packs, {} blobs, {} trees{}",
             report.snapshots,
+            report.settings,
             report.index_files,
             report.packs,
             report.blobs,

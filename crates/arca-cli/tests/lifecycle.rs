@@ -303,6 +303,79 @@ fn removing_the_password_deletes_the_vault_record() {
     assert!(!client, "the vault still has a record");
     // This device still backs up from its key store.
     phone.ok(&[], &["backup", world.src().to_str().unwrap()]);
+    // And the repository says how it is protected now.
+    let info = phone.ok(&[], &["info"]);
+    assert_eq!(info["key_escrow"]["mode"], "recovery-key-only", "{info}");
+    let r = phone.run(&env, &["password", "change"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        text(&r.stderr).contains("has no password"),
+        "{}",
+        text(&r.stderr)
+    );
+}
+
+#[test]
+fn a_password_added_to_a_recovery_key_only_repository_restores_a_new_device() {
+    let vault_dir = VaultDir::new();
+    let vault = vault_dir.start();
+    let world = World::new();
+    let tok = token("gina");
+    let phone = world.device("phone");
+    let env = vault_env(&vault, &tok);
+    let init = phone.ok(&[], &["init", "--recovery-key-only"]);
+    let rk = init["recovery_key"].as_str().unwrap().to_string();
+    phone.ok(
+        &[("ARCA_RECOVERY_KEY", &rk)],
+        &["backup", world.src().to_str().unwrap()],
+    );
+    assert_eq!(phone.key_files(), 0);
+
+    // Without the recovery key nothing opens, so nothing can be added.
+    let mut add_env = env.clone();
+    add_env.push(("ARCA_PASSWORD", PASSWORD));
+    let r = phone.run(&add_env, &["password", "add"]);
+    assert_eq!(r.status.code(), Some(1), "{}", text(&r.stderr));
+    assert!(!arca_client_status(&vault, &tok));
+
+    add_env.push(("ARCA_RECOVERY_KEY", &rk));
+    let added = phone.ok(&add_env, &["password", "add"]);
+    assert_eq!(added["password"], "added", "{added}");
+    assert_eq!(added["account"], "chat-app/gina", "{added}");
+    assert!(arca_client_status(&vault, &tok));
+    let info = phone.ok(&[], &["info"]);
+    assert_eq!(info["key_escrow"]["mode"], "password", "{info}");
+    assert_eq!(
+        info["key_escrow"]["vault_url"],
+        vault.base.as_str(),
+        "{info}"
+    );
+    // The device now keeps the key: daily backups need nothing.
+    assert_eq!(phone.key_files(), 1);
+    phone.ok(&[], &["backup", world.src().to_str().unwrap()]);
+    let r = phone.run(&add_env, &["password", "add"]);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        text(&r.stderr).contains("already has a password"),
+        "{}",
+        text(&r.stderr)
+    );
+
+    // Lost phone: the password alone restores, and so does the recovery key.
+    phone.lose();
+    let mut pw_env = env.clone();
+    pw_env.push(("ARCA_PASSWORD", PASSWORD));
+    let out = world.path("restored");
+    let r = world.device("new-phone").run(
+        &pw_env,
+        &["restore", "latest", "--target", out.to_str().unwrap()],
+    );
+    assert!(r.status.success(), "{}", text(&r.stderr));
+    assert_same_tree(&world.src(), &out);
+    let check = world
+        .device("other")
+        .ok(&[("ARCA_RECOVERY_KEY", &rk)], &["check"]);
+    assert_eq!(check["settings"], 1, "{check}");
 }
 
 /// Whether the vault has a password record for the token's account.
