@@ -165,7 +165,10 @@ impl Conn {
             self.buf.extend_from_slice(&chunk[..n]);
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = std::str::from_utf8(&self.buf[..end]).expect("utf-8 head");
-                let status: u16 = head[9..12].parse().expect("status");
+                let status: u16 = head
+                    .get(9..12)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or_else(|| panic!("{path}: not an HTTP response: {head}"));
                 let length = head
                     .lines()
                     .find_map(|l| {
@@ -188,7 +191,8 @@ impl Conn {
 
     /// A counter from the vault's /metrics.
     async fn metric(&mut self, name: &str) -> f64 {
-        let (_, body) = self.request("GET", "/metrics", b"").await;
+        let (status, body) = self.request("GET", "/metrics", b"").await;
+        assert_eq!(status, 200, "/metrics");
         String::from_utf8_lossy(body)
             .lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
@@ -431,7 +435,8 @@ fn cpu_secs(pid: &str) -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12 after the name).
+    // utime and stime are fields 14 and 15 of /proc/PID/stat (11 and 12
+    // after the name), in USER_HZ ticks: 100 a second on Linux (x86, arm).
     (ticks(11) + ticks(12)) / 100.0
 }
 

@@ -1,7 +1,9 @@
 //! The vault's protocol logic, pure: `(request, current record, now) ->
 //! (response, write)`. The caller commits the write with a compare-and-swap
 //! and only then sends the response, so a guess is counted durably before
-//! its KE2 leaves. No I/O here: every rule is testable without a store.
+//! its KE2 leaves (recover-start goes further: KE2 is only computed after
+//! the count is committed). No I/O here: every rule is testable without a
+//! store.
 
 use arca_crypto::SubKey;
 use arca_vault_api::{
@@ -85,6 +87,17 @@ impl<T> Outcome<T> {
             lazy: false,
         }
     }
+}
+
+/// A guess counted by recover-start, to be answered with KE2 once the
+/// count is committed.
+pub struct Counted {
+    request: CredentialRequest<Suite>,
+    /// `None`: no such account; the answer is a dummy.
+    password_file: Option<ServerRegistration<Suite>>,
+    /// The record version the count wrote.
+    version: u64,
+    attempts_left: u32,
 }
 
 /// Server login state between recover-start and recover-finish, sealed so
@@ -216,19 +229,20 @@ impl VaultCore {
             })
     }
 
-    /// Recovery step 1: count the guess, then answer KE2.
+    /// Recovery step 1a: plan the counted guess. Cheap (parsing only): the
+    /// caller commits the count, and only then has [`Self::answer_start`]
+    /// compute KE2, so a request that loses a compare-and-swap race and
+    /// re-runs costs no OPAQUE work.
     pub fn recover_start(
         &self,
-        account: &AccountId,
         request: &[u8],
         current: Option<&Versioned>,
         now: i64,
-    ) -> Outcome<RecoverStartResponse> {
+    ) -> Outcome<Counted> {
         let request = match CredentialRequest::<Suite>::deserialize(request) {
             Ok(r) => r,
             Err(e) => return Outcome::reply(Err(ApiError::bad("credential request", e))),
         };
-        let cred = account.credential_id();
         let (password_file, write, attempts_left, version) = match current {
             None => (None, Write::None, self.max_attempts - 1, 0),
             Some(cur) if cur.record.locked() => {
@@ -263,21 +277,42 @@ impl VaultCore {
                 (Some(file), Write::Put(counted), left, version)
             }
         };
-        let dummy = password_file.is_none();
-        let start = match ServerLogin::start(
+        Outcome {
+            counted: password_file.is_some(),
+            result: Ok(Counted {
+                request,
+                password_file,
+                version,
+                attempts_left,
+            }),
+            write,
+            destroyed: false,
+            lazy: false,
+        }
+    }
+
+    /// Recovery step 1b, after the count is committed: KE2 and the sealed
+    /// login state.
+    pub fn answer_start(
+        &self,
+        account: &AccountId,
+        counted: Counted,
+        now: i64,
+    ) -> Result<RecoverStartResponse, ApiError> {
+        let cred = account.credential_id();
+        let dummy = counted.password_file.is_none();
+        let start = ServerLogin::start(
             &mut OsRng,
             &self.setup,
-            password_file,
-            request,
+            counted.password_file,
+            counted.request,
             &cred,
             self.params(&cred),
-        ) {
-            Ok(s) => s,
-            Err(e) => return Outcome::reply(Err(ApiError::bad("credential request", e))),
-        };
+        )
+        .map_err(|e| ApiError::bad("credential request", e))?;
         let state = LoginState {
             account: cred,
-            version,
+            version: counted.version,
             expires: now + self.login_ttl,
             dummy,
             server_login: start.state.serialize().to_vec(),
@@ -285,17 +320,11 @@ impl VaultCore {
         let state =
             zeroize::Zeroizing::new(postcard::to_stdvec(&state).expect("login state serializes"));
         let sealed = arca_crypto::seal(&self.login_key, LOGIN_AAD, &state);
-        Outcome {
-            counted: !dummy,
-            result: Ok(RecoverStartResponse {
-                credential_response: start.message.serialize().to_vec().into(),
-                login_state: sealed.into(),
-                attempts_left,
-            }),
-            write,
-            destroyed: false,
-            lazy: false,
-        }
+        Ok(RecoverStartResponse {
+            credential_response: start.message.serialize().to_vec().into(),
+            login_state: sealed.into(),
+            attempts_left: counted.attempts_left,
+        })
     }
 
     /// Recovery step 2: verify KE3; on success reset the count and return

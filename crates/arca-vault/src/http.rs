@@ -221,15 +221,15 @@ async fn recover_start<S: Store>(
     Authed(account): Authed,
     ApiJson(req): ApiJson<RecoverStartRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let resp = s
+    let counted = s
         .vault
         .run(&account, |cur, now| {
             s.vault
                 .core
-                .recover_start(&account, &req.credential_request.0, cur, now)
+                .recover_start(&req.credential_request.0, cur, now)
         })
         .await?;
-    Ok(Json(resp))
+    Ok(Json(s.vault.core.answer_start(&account, counted, now())?))
 }
 
 async fn recover_finish<S: Store>(

@@ -114,6 +114,29 @@ impl SqliteStore {
     }
 }
 
+/// Hands the pending group to the writer thread, at the latest when
+/// dropped.
+struct Flush {
+    pending: Arc<Mutex<Vec<WriteOp>>>,
+    writes: std::sync::mpsc::Sender<Vec<WriteOp>>,
+}
+
+impl Flush {
+    fn send(&self) {
+        let batch = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if !batch.is_empty() {
+            // A send error drops the batch: its callers see "stopped".
+            let _ = self.writes.send(batch);
+        }
+    }
+}
+
+impl Drop for Flush {
+    fn drop(&mut self) {
+        self.send();
+    }
+}
+
 fn apply(tx: &rusqlite::Transaction<'_>, op: &WriteOp) -> Result<bool, rusqlite::Error> {
     let changed = match (op.expected, &op.new) {
         (None, Some(row)) => tx
@@ -222,28 +245,37 @@ impl Store for SqliteStore {
             reply,
         };
         // Group commit: the first write of a group spawns a task that
-        // yields once, which tokio defers until every task that is ready now
-        // has run and the I/O driver has been polled. Every write those
-        // requests make joins the same transaction and fsync, and the
-        // writer thread is woken once per group instead of once per write
-        // (on a busy core each wake-up is a context switch and every fsync a
-        // device round trip). Outside a runtime the write goes alone.
+        // yields once. tokio defers a yielded task until its worker has no
+        // other ready task and parks (polling I/O), or at the latest until
+        // its periodic maintenance tick (every 61 task polls on the
+        // multi-thread runtime), so every write the requests in between make
+        // joins the same transaction and fsync, and the writer thread is
+        // woken once per group instead of once per write (on a busy core
+        // each wake-up is a context switch and every fsync a device round
+        // trip). A full group goes at once. Outside a runtime the write goes
+        // alone.
         let stopped = || StoreError::Backend("the writer thread stopped".into());
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
-                let first = {
+                let (first, full) = {
                     let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
                     pending.push(op);
-                    pending.len() == 1
+                    (pending.len() == 1, pending.len() >= MAX_BATCH)
                 };
-                if first {
-                    let (pending, writes) = (self.pending.clone(), self.writes.clone());
+                let flush = || Flush {
+                    pending: self.pending.clone(),
+                    writes: self.writes.clone(),
+                };
+                if full {
+                    drop(flush());
+                } else if first {
+                    let flush = flush();
                     rt.spawn(async move {
                         tokio::task::yield_now().await;
-                        let batch =
-                            std::mem::take(&mut *pending.lock().unwrap_or_else(|p| p.into_inner()));
-                        // A send error drops the batch: its callers see `stopped`.
-                        let _ = writes.send(batch);
+                        // Sends when dropped: here, or if the runtime drops
+                        // this task before it runs (shutting down), so a
+                        // group is never stranded.
+                        drop(flush);
                     });
                 }
             }
@@ -286,12 +318,99 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn compare_and_swap_lets_exactly_one_writer_win() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
-        let row = |v: u64| Row {
+        exactly_one_writer_wins().await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn compare_and_swap_lets_exactly_one_writer_win_on_one_thread() {
+        exactly_one_writer_wins().await;
+    }
+
+    fn row(v: u64) -> Row {
+        Row {
             version: v,
             sealed: vec![v as u8; 10],
+        }
+    }
+
+    fn counters(store: &SqliteStore) -> (u64, u64, u64) {
+        let c = &store.commits;
+        (
+            c.writes.load(Ordering::Relaxed),
+            c.commits.load(Ordering::Relaxed),
+            c.synced.load(Ordering::Relaxed),
+        )
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn one_tick_of_writes_is_one_commit_synced_if_any_write_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
+        let group = |durable_one: bool| {
+            let tasks: Vec<_> = (0..20u8)
+                .map(|i| {
+                    let s = store.clone();
+                    let durable = durable_one && i == 7;
+                    tokio::spawn(async move {
+                        let account = [durable_one as u8, i];
+                        s.compare_and_swap(&account, None, Some(row(1)), durable)
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            async move {
+                for t in tasks {
+                    assert!(t.await.unwrap());
+                }
+            }
         };
+        group(true).await;
+        assert_eq!(counters(&store), (20, 1, 1));
+        group(false).await;
+        assert_eq!(
+            counters(&store),
+            (40, 2, 1),
+            "a lazy-only group skips the fsync"
+        );
+        assert_eq!(store.get(&[1, 7]).await.unwrap(), Some(row(1)));
+    }
+
+    #[test]
+    fn a_group_whose_runtime_is_dropped_is_still_committed_and_later_writes_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
+        let first = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        first.block_on(async {
+            // Poll the write once (it joins a group and schedules the
+            // flush), then give up on it before the flush task runs.
+            let mut write = std::pin::pin!(store.compare_and_swap(b"a", None, Some(row(1)), true));
+            let polled = std::future::poll_fn(|cx| {
+                let _ = write.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            });
+            polled.await;
+        });
+        drop(first);
+        let second = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        second.block_on(async {
+            let later = store.compare_and_swap(b"b", None, Some(row(1)), true);
+            let done = tokio::time::timeout(std::time::Duration::from_secs(10), later)
+                .await
+                .expect("a later write must not wait for a stranded group");
+            assert!(done.unwrap());
+            assert_eq!(store.get(b"a").await.unwrap(), Some(row(1)));
+        });
+    }
+
+    async fn exactly_one_writer_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("v.db")).unwrap();
         assert!(
             store
                 .compare_and_swap(b"a", None, Some(row(1)), true)
