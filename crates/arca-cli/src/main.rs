@@ -347,24 +347,7 @@ fn init(cli: &Cli, recovery_key_only: bool, show_recovery_key: bool) -> Result<u
     } else {
         let data = store::data_dir()?;
         let v = vault::connect(cli.vault.as_deref(), None, &data, true)?;
-        let status = v.client.status().map_err(vault::client_error)?;
-        if status.registered {
-            return Err(format!(
-                "the account {} already has a password backup in this vault (another \
-                 repository's key): a new one would replace it. Use another account (sign-in \
-                 token), run `arca password remove` for that repository first, or pass \
-                 --recovery-key-only",
-                account_name(&v)
-            ));
-        }
-        let pw = password::read_new(password::ENV_PASSWORD, "new password")?;
-        v.client
-            .enroll_key(&key, &pw)
-            .map_err(vault::client_error)?;
-        drop(pw);
-        let vault_id = v.client.vault_id().map_err(vault::client_error)?;
-        let account = v.client.account();
-        let binding = Binding::password(vault_id, &v.location, &account.tenant, &account.user);
+        let binding = escrow(&v, &key, ", or pass --recovery-key-only")?;
         (binding, Some(v), Some(data))
     };
     let created = (|| {
@@ -466,6 +449,37 @@ fn init(cli: &Cli, recovery_key_only: bool, show_recovery_key: bool) -> Result<u
     Ok(0)
 }
 
+/// Escrows `key` under a new password (ARCA_PASSWORD or a prompt) for the
+/// vault account, refusing an account that already holds another key.
+/// `also` ends the refusal's list of ways out.
+fn escrow(v: &vault::Vault, key: &arca_crypto::BackupKey, also: &str) -> Result<Binding, String> {
+    let status = v.client.status().map_err(vault::client_error)?;
+    if status.registered {
+        return Err(format!(
+            "the account {} already has a password backup in this vault (another \
+             repository's key): a new one would replace it. Use another account (sign-in \
+             token){}{also}",
+            account_name(v),
+            if also.is_empty() {
+                ", or run `arca password remove` for that repository first"
+            } else {
+                ", run `arca password remove` for that repository first"
+            }
+        ));
+    }
+    let pw = password::read_new(password::ENV_PASSWORD, "new password")?;
+    v.client.enroll_key(key, &pw).map_err(vault::client_error)?;
+    drop(pw);
+    let vault_id = v.client.vault_id().map_err(vault::client_error)?;
+    let account = v.client.account();
+    Ok(Binding::password(
+        vault_id,
+        &v.location,
+        &account.tenant,
+        &account.user,
+    ))
+}
+
 fn account_name(v: &vault::Vault) -> String {
     let a = v.client.account();
     format!("{}/{}", a.tenant, a.user)
@@ -509,23 +523,7 @@ fn password_add(cli: &Cli) -> Result<u8, String> {
     }
     let data = store::data_dir()?;
     let v = vault::connect(cli.vault.as_deref(), None, &data, true)?;
-    let status = v.client.status().map_err(vault::client_error)?;
-    if status.registered {
-        return Err(format!(
-            "the account {} already has a password backup in this vault (another \
-             repository's key): a new one would replace it. Use another account (sign-in \
-             token), or run `arca password remove` for that repository first",
-            account_name(&v)
-        ));
-    }
-    let pw = password::read_new(password::ENV_PASSWORD, "new password")?;
-    v.client
-        .enroll_key(&key, &pw)
-        .map_err(vault::client_error)?;
-    drop(pw);
-    let vault_id = v.client.vault_id().map_err(vault::client_error)?;
-    let account = v.client.account();
-    let binding = Binding::password(vault_id, &v.location, &account.tenant, &account.user);
+    let binding = escrow(&v, &key, "")?;
     if let Err(e) = binding.record(&repo) {
         // Do not leave a password backup the repository does not know of:
         // it would block the next `password add` on this account.

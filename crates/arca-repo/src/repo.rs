@@ -287,42 +287,55 @@ impl Repository {
 
     /// Reads and authenticates one index file.
     pub(crate) fn read_index_file(&self, path: &str) -> Result<Vec<PackInfo>> {
-        let name = name_from_path(path)?;
-        let bytes = self
-            .storage
-            .get(path)?
-            .ok_or_else(|| Error::damaged(path, "listed but missing"))?;
-        format::open_named_meta(&self.keys.meta, MetaKind::Index, path, &name, &bytes)
+        Ok(self.read_named(path, MetaKind::Index)?.1)
     }
 
     /// Writes an index file listing `packs`; returns its stored size.
     pub(crate) fn write_index(&self, packs: &[PackInfo]) -> Result<u64> {
-        let sealed = format::seal_meta(&self.keys.meta, MetaKind::Index, &packs)?;
-        let name = ObjectName::of(&sealed);
-        let size = sealed.len() as u64;
-        self.storage
-            .put(&index_path(&name), Bytes::from(sealed), false)?;
-        Ok(size)
+        Ok(self.write_named(MetaKind::Index, &packs, index_path)?.1)
     }
 
     pub(crate) fn write_snapshot(&self, snapshot: &Snapshot) -> Result<ObjectName> {
-        let sealed = format::seal_meta(&self.keys.meta, MetaKind::Snapshot, snapshot)?;
-        let name = ObjectName::of(&sealed);
-        self.storage
-            .put(&snapshot_path(&name), Bytes::from(sealed), false)?;
-        Ok(name)
+        Ok(self
+            .write_named(MetaKind::Snapshot, snapshot, snapshot_path)?
+            .0)
     }
 
     /// Reads one snapshot object.
     pub(crate) fn read_snapshot(&self, path: &str) -> Result<(ObjectName, Snapshot)> {
+        self.read_named(path, MetaKind::Snapshot)
+    }
+
+    /// Reads a content-addressed metadata object (index file, snapshot,
+    /// setting): its name must match its bytes and it must authenticate.
+    pub(crate) fn read_named<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        kind: MetaKind,
+    ) -> Result<(ObjectName, T)> {
         let name = name_from_path(path)?;
         let bytes = self
             .storage
             .get(path)?
             .ok_or_else(|| Error::damaged(path, "listed but missing"))?;
-        let snap =
-            format::open_named_meta(&self.keys.meta, MetaKind::Snapshot, path, &name, &bytes)?;
-        Ok((name, snap))
+        let value = format::open_named_meta(&self.keys.meta, kind, path, &name, &bytes)?;
+        Ok((name, value))
+    }
+
+    /// Seals `value` and stores it under its name at `path_of(name)`;
+    /// returns the name and the stored size.
+    pub(crate) fn write_named<T: Serialize>(
+        &self,
+        kind: MetaKind,
+        value: &T,
+        path_of: fn(&ObjectName) -> String,
+    ) -> Result<(ObjectName, u64)> {
+        let sealed = format::seal_meta(&self.keys.meta, kind, value)?;
+        let name = ObjectName::of(&sealed);
+        let size = sealed.len() as u64;
+        self.storage
+            .put(&path_of(&name), Bytes::from(sealed), false)?;
+        Ok((name, size))
     }
 
     /// Every snapshot object, read or not; stray objects are skipped. Both

@@ -7,13 +7,12 @@
 //! settings. Like snapshots they are sealed with the metadata key and named
 //! by the hash of their bytes, so two devices writing at once never collide.
 
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::format::{self, MetaKind};
+use crate::format::MetaKind;
 use crate::id::ObjectName;
-use crate::repo::{Repository, name_from_path, now};
+use crate::repo::{Repository, now};
 
 /// One new value of a config extension, stored as `settings/<name>`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,10 +39,8 @@ impl Repository {
             time,
             time_nsec,
         };
-        let sealed = format::seal_meta(&self.keys.meta, MetaKind::Setting, &setting)?;
-        let object = ObjectName::of(&sealed);
-        self.storage()
-            .put(&setting_path(&object), Bytes::from(sealed), false)
+        self.write_named(MetaKind::Setting, &setting, setting_path)?;
+        Ok(())
     }
 
     /// The current value of the config extension `name`: the newest
@@ -77,14 +74,7 @@ impl Repository {
 
     /// Reads one setting object.
     pub(crate) fn read_setting(&self, path: &str) -> Result<(ObjectName, Setting)> {
-        let name = name_from_path(path)?;
-        let bytes = self
-            .storage()
-            .get(path)?
-            .ok_or_else(|| crate::Error::damaged(path, "listed but missing"))?;
-        let setting =
-            format::open_named_meta(&self.keys.meta, MetaKind::Setting, path, &name, &bytes)?;
-        Ok((name, setting))
+        self.read_named(path, MetaKind::Setting)
     }
 }
 
