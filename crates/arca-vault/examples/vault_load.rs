@@ -368,15 +368,7 @@ async fn closed_loop(
             })
         })
         .collect();
-    let mut lat = Vec::new();
-    for t in tasks {
-        let (c, mine) = t.await.expect("client task");
-        pool.borrow_mut().push(c);
-        lat.extend(mine);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    lat.sort();
-    (lat.len() as f64 / elapsed, lat)
+    gather(pool, tasks, started).await
 }
 
 /// Open loop at `rate` recoveries/s: each recovery is due at a fixed time
@@ -409,13 +401,21 @@ async fn open_loop(pool: &Pool, ke1s: &Rc<Ke1Pool>, rate: f64, secs: f64) -> (f6
             })
         })
         .collect();
+    gather(pool, tasks, start).await
+}
+
+type ClientTask = tokio::task::JoinHandle<(Conn, Vec<Duration>)>;
+
+/// Waits for the clients, returns their connections to the pool, and gives
+/// the rate since `since` and the sorted latencies.
+async fn gather(pool: &Pool, tasks: Vec<ClientTask>, since: Instant) -> (f64, Vec<Duration>) {
     let mut lat = Vec::new();
     for t in tasks {
         let (c, mine) = t.await.expect("client task");
         pool.borrow_mut().push(c);
         lat.extend(mine);
     }
-    let elapsed = start.elapsed().as_secs_f64();
+    let elapsed = since.elapsed().as_secs_f64();
     lat.sort();
     (lat.len() as f64 / elapsed, lat)
 }

@@ -104,12 +104,16 @@ impl Metrics {
                 &self.store_errors,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            counter(&mut out, name, help, v.load(Ordering::Relaxed));
         }
         out
     }
+}
+
+/// Appends one Prometheus counter with its help and type lines.
+pub fn counter(out: &mut String, name: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
 }

@@ -285,7 +285,6 @@ impl Store for SqliteStore {
     }
 
     fn render_metrics(&self, out: &mut String) {
-        use std::fmt::Write as _;
         for (name, help, v) in [
             (
                 "arca_vault_store_writes_total",
@@ -303,11 +302,7 @@ impl Store for SqliteStore {
                 &self.commits.synced,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                v.load(Ordering::Relaxed)
-            );
+            crate::metrics::counter(out, name, help, v.load(Ordering::Relaxed));
         }
     }
 }
