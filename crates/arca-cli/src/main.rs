@@ -14,8 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use arca_repo::{
-    BackupOptions, BackupProgress, CheckOptions, NodeKind, Repository, RestoreOptions,
-    RestoreProgress, Storage,
+    BackupOptions, BackupProgress, CheckOptions, KeepPolicy, NodeKind, ObjectName, PruneOptions,
+    PruneSummary, Repository, RestoreOptions, RestoreProgress, Snapshot, Storage,
 };
 use clap::{Parser, Subcommand};
 use serde_json::json;
@@ -130,6 +130,55 @@ enum Command {
         /// the snapshot also has (each replaced whole, never edited in place).
         #[arg(long)]
         overwrite: bool,
+    },
+    /// Remove snapshots, by id or by a retention policy. Their data is
+    /// freed by `prune` (or --prune).
+    Forget {
+        /// Snapshot ids (or unique prefixes) to remove.
+        ids: Vec<String>,
+        /// Keep the N newest snapshots (per host and folder).
+        #[arg(long, value_name = "N")]
+        keep_last: Option<u32>,
+        /// Keep the newest snapshot of each of the N most recent hours that have one.
+        #[arg(long, value_name = "N")]
+        keep_hourly: Option<u32>,
+        /// ... of each of the N most recent days (UTC).
+        #[arg(long, value_name = "N")]
+        keep_daily: Option<u32>,
+        /// ... of each of the N most recent weeks (Monday to Sunday).
+        #[arg(long, value_name = "N")]
+        keep_weekly: Option<u32>,
+        /// ... of each of the N most recent months.
+        #[arg(long, value_name = "N")]
+        keep_monthly: Option<u32>,
+        /// ... of each of the N most recent years.
+        #[arg(long, value_name = "N")]
+        keep_yearly: Option<u32>,
+        /// Show what would be removed; remove nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Prune afterwards, freeing the data only removed snapshots used.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Delete the data no snapshot uses any more (needs the repository to
+    /// itself: no backup, restore or check may run meanwhile).
+    Prune {
+        /// Show what would be deleted; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Rewrite a pack when at least this share of it is unused (0-100;
+        /// 100 only deletes wholly unused packs).
+        #[arg(long, value_name = "PERCENT", default_value_t = 25,
+              value_parser = clap::value_parser!(u8).range(0..=100))]
+        repack_unused: u8,
+    },
+    /// Remove the locks a crashed arca left behind (stale after 30 minutes
+    /// without a refresh), or with --all every lock.
+    Unlock {
+        /// Remove every lock: only when no arca process uses the repository.
+        #[arg(long)]
+        all: bool,
     },
     /// Verify the repository's structure (and with --read-data, every byte).
     Check {
@@ -322,6 +371,59 @@ fn run(cli: &Cli) -> Result<u8, String> {
             overwrite,
         } => restore(cli, snapshot, target, include.clone(), *overwrite),
         Command::Check { read_data } => check(cli, *read_data),
+        Command::Forget {
+            ids,
+            keep_last,
+            keep_hourly,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            keep_yearly,
+            dry_run,
+            prune,
+        } => {
+            let policy = KeepPolicy {
+                last: keep_last.unwrap_or(0),
+                hourly: keep_hourly.unwrap_or(0),
+                daily: keep_daily.unwrap_or(0),
+                weekly: keep_weekly.unwrap_or(0),
+                monthly: keep_monthly.unwrap_or(0),
+                yearly: keep_yearly.unwrap_or(0),
+            };
+            let given = [
+                keep_last,
+                keep_hourly,
+                keep_daily,
+                keep_weekly,
+                keep_monthly,
+                keep_yearly,
+            ];
+            if given.iter().any(|k| k.is_some()) && policy.is_empty() {
+                return Err(
+                    "every --keep-* is 0: that would remove all snapshots. Name them instead \
+                     (`arca forget ID...`)"
+                        .into(),
+                );
+            }
+            forget(cli, ids, &policy, *dry_run, *prune)
+        }
+        Command::Prune {
+            dry_run,
+            repack_unused,
+        } => {
+            let repo = open(cli)?;
+            prune(cli, &repo, *dry_run, *repack_unused)
+        }
+        Command::Unlock { all } => {
+            let repo = open(cli)?;
+            let n = repo.unlock(*all).map_err(|e| e.to_string())?;
+            if cli.json {
+                println!("{}", json!({ "locks_removed": n }));
+            } else {
+                println!("removed {n} lock(s)");
+            }
+            Ok(0)
+        }
     }
 }
 
@@ -841,6 +943,111 @@ fn restore(
         );
     }
     Ok(0)
+}
+
+fn snapshot_json(name: &ObjectName, s: &Snapshot) -> serde_json::Value {
+    json!({
+        "id": name.to_hex(),
+        "time": format_time(s.time),
+        "hostname": s.hostname,
+        "source": s.source_display(),
+    })
+}
+
+fn forget(
+    cli: &Cli,
+    ids: &[String],
+    policy: &KeepPolicy,
+    dry_run: bool,
+    then_prune: bool,
+) -> Result<u8, String> {
+    let repo = open(cli)?;
+    let result = repo.forget(ids, policy, dry_run);
+    print_warnings(&repo);
+    let summary = result.map_err(|e| e.to_string())?;
+    let pruned = if then_prune {
+        Some(run_prune(&repo, dry_run, 25)?)
+    } else {
+        None
+    };
+    if cli.json {
+        let list = |l: &[(ObjectName, Snapshot)]| -> Vec<serde_json::Value> {
+            l.iter().map(|(n, s)| snapshot_json(n, s)).collect()
+        };
+        println!(
+            "{}",
+            json!({
+                "dry_run": dry_run,
+                "removed": list(&summary.removed),
+                "kept": list(&summary.kept),
+                "prune": pruned,
+            })
+        );
+        return Ok(0);
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for (name, s) in &summary.removed {
+        println!(
+            "{verb} snapshot {}  {}  {}  {}",
+            name.short(),
+            format_time(s.time),
+            s.hostname,
+            s.source_display()
+        );
+    }
+    println!(
+        "{} snapshot(s) {verb}, {} kept",
+        summary.removed.len(),
+        summary.kept.len()
+    );
+    match pruned {
+        Some(p) => print_prune(&p),
+        None if !dry_run && !summary.removed.is_empty() => {
+            println!("run `arca prune` to free the data only those snapshots used")
+        }
+        None => {}
+    }
+    Ok(0)
+}
+
+fn run_prune(repo: &Repository, dry_run: bool, repack_unused: u8) -> Result<PruneSummary, String> {
+    let result = repo.prune(&PruneOptions {
+        dry_run,
+        repack_unused: f64::from(repack_unused) / 100.0,
+    });
+    print_warnings(repo);
+    result.map_err(|e| e.to_string())
+}
+
+fn prune(cli: &Cli, repo: &Repository, dry_run: bool, repack_unused: u8) -> Result<u8, String> {
+    let s = run_prune(repo, dry_run, repack_unused)?;
+    if cli.json {
+        println!("{}", serde_json::to_string(&s).map_err(|e| e.to_string())?);
+    } else {
+        print_prune(&s);
+    }
+    Ok(0)
+}
+
+fn print_prune(s: &PruneSummary) {
+    let (delete, rewrite) = if s.dry_run {
+        ("would delete", "would rewrite")
+    } else {
+        ("deleted", "rewrote")
+    };
+    println!(
+        "{delete} {} unused pack(s) and {} left by interrupted backups; {rewrite} {} pack(s) \
+         into {}; {} unused blob(s) dropped",
+        s.packs_deleted, s.unindexed_deleted, s.packs_repacked, s.packs_written, s.blobs_removed
+    );
+    println!(
+        "data: {} in {} pack(s) before, {} in {} after{}",
+        human_bytes(s.bytes_before),
+        s.packs_before,
+        human_bytes(s.bytes_after),
+        s.packs_after,
+        if s.dry_run { " (estimated)" } else { "" }
+    );
 }
 
 fn check(cli: &Cli, read_data: bool) -> Result<u8, String> {

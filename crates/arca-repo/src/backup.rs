@@ -148,6 +148,9 @@ impl Repository {
         let source = normalise_source(source)?;
         let root_meta = fs::symlink_metadata(&source).map_err(|e| Error::io(&source, e))?;
         let source_bytes = source.as_os_str().as_bytes().to_vec();
+        // Shared: other backups may run too, but not a prune, which could
+        // delete packs this backup deduplicates against.
+        let _lock = self.lock(crate::LockKind::Shared)?;
         // Snapshots before the index (the reverse of write order): the
         // parent's blobs are then in the index unless it is damaged.
         let parent = match &opts.parent {

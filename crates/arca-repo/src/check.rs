@@ -48,6 +48,7 @@ impl Repository {
     /// Checks the repository. Returns `Err` only if the check itself could
     /// not run (storage unreachable); damage is listed in the report.
     pub fn check(&self, opts: &CheckOptions) -> Result<CheckReport> {
+        let _lock = self.read_lock()?;
         let mut report = CheckReport::default();
         // Snapshots, then index files, then packs: the reverse of the order
         // backups write them, so a backup running during the check cannot

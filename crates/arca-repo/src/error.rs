@@ -75,6 +75,11 @@ pub enum Error {
 
     #[error("{0}")]
     Invalid(String),
+
+    /// Another process holds a conflicting repository lock; the message
+    /// names its holder (user, host, pid, times in UTC) and what to do.
+    #[error("{0}")]
+    Locked(String),
 }
 
 impl Error {

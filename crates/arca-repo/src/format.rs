@@ -35,6 +35,7 @@ pub enum MetaKind {
     Index = 2,
     Snapshot = 3,
     Setting = 4,
+    Lock = 5,
 }
 
 pub fn header() -> [u8; HEADER_LEN] {

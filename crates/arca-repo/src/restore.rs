@@ -265,6 +265,7 @@ impl Repository {
     ) -> Result<RestoreSummary> {
         let started = Instant::now();
         check_target(target, opts.overwrite)?;
+        let _lock = self.read_lock()?;
         // The snapshot before the index (the reverse of write order), so a
         // backup running now cannot give us a snapshot our index lacks.
         let (name, snapshot) = self.find_snapshot(query)?;
