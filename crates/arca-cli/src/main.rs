@@ -979,6 +979,7 @@ fn forget(
             json!({
                 "dry_run": dry_run,
                 "removed": list(&summary.removed),
+                "removed_unreadable": summary.removed_unreadable.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
                 "kept": list(&summary.kept),
                 "prune": pruned,
             })
@@ -995,9 +996,12 @@ fn forget(
             s.source_display()
         );
     }
+    for name in &summary.removed_unreadable {
+        println!("{verb} snapshot {} (it could not be read)", name.short());
+    }
     println!(
         "{} snapshot(s) {verb}, {} kept",
-        summary.removed.len(),
+        summary.removed.len() + summary.removed_unreadable.len(),
         summary.kept.len()
     );
     match pruned {

@@ -114,6 +114,8 @@ fn civil(days: i64) -> (i64, u32, u32) {
 #[derive(Debug, Default)]
 pub struct ForgetSummary {
     pub removed: Vec<(ObjectName, Snapshot)>,
+    /// Named snapshots that could not be read, removed all the same.
+    pub removed_unreadable: Vec<ObjectName>,
     pub kept: Vec<(ObjectName, Snapshot)>,
 }
 
@@ -128,19 +130,7 @@ impl Repository {
         dry_run: bool,
     ) -> Result<ForgetSummary> {
         let remove: HashSet<ObjectName> = match (ids.is_empty(), policy.is_empty()) {
-            (false, true) => ids
-                .iter()
-                .map(|q| {
-                    if q == "latest" {
-                        return Err(Error::Invalid(
-                            "forget needs snapshot ids, not `latest`: list them with `arca \
-                             snapshots`"
-                                .into(),
-                        ));
-                    }
-                    self.find_snapshot(q).map(|(name, _)| name)
-                })
-                .collect::<Result<_>>()?,
+            (false, true) => self.resolve_ids(ids)?,
             (true, false) => {
                 let all = self.snapshots()?;
                 let keep = policy.keep(&all);
@@ -169,7 +159,8 @@ impl Repository {
             .then(|| self.lock(LockKind::Shared))
             .transpose()?;
         let mut summary = ForgetSummary::default();
-        for (name, snap) in self.snapshots()? {
+        let list = self.list_snapshots()?;
+        for (name, snap) in list.readable {
             if remove.contains(&name) {
                 if !dry_run {
                     self.storage().delete(&snapshot_path(&name))?;
@@ -179,7 +170,44 @@ impl Repository {
                 summary.kept.push((name, snap));
             }
         }
+        for (name, _) in list.unreadable {
+            if remove.contains(&name) {
+                if !dry_run {
+                    self.storage().delete(&snapshot_path(&name))?;
+                }
+                summary.removed_unreadable.push(name);
+            }
+        }
         Ok(summary)
+    }
+
+    /// Snapshot names for id prefixes; unreadable snapshots can be named
+    /// too (forgetting is how a damaged one is let go).
+    fn resolve_ids(&self, ids: &[String]) -> Result<HashSet<ObjectName>> {
+        let list = self.list_snapshots()?;
+        let names: Vec<ObjectName> = list
+            .readable
+            .iter()
+            .map(|(n, _)| *n)
+            .chain(list.unreadable.iter().map(|(n, _)| *n))
+            .collect();
+        ids.iter()
+            .map(|q| {
+                let p = q.to_ascii_lowercase();
+                if p.is_empty() || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Error::Invalid(format!(
+                        "{q:?} is not a snapshot id: forget takes ids (or unique prefixes) from \
+                         `arca snapshots`"
+                    )));
+                }
+                let mut found = names.iter().filter(|n| n.to_hex().starts_with(&p));
+                match (found.next(), found.next()) {
+                    (Some(n), None) => Ok(*n),
+                    (None, _) => Err(Error::SnapshotNotFound { query: q.clone() }),
+                    (Some(_), Some(_)) => Err(Error::AmbiguousSnapshot { query: q.clone() }),
+                }
+            })
+            .collect()
     }
 }
 

@@ -88,7 +88,12 @@ impl Repository {
     /// Deletes data no snapshot uses. See the module documentation.
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneSummary> {
         let started = Instant::now();
-        let _lock = self.lock(LockKind::Exclusive)?;
+        // A dry run only reads: a shared lock keeps a real prune out.
+        let _lock = self.lock(if opts.dry_run {
+            LockKind::Shared
+        } else {
+            LockKind::Exclusive
+        })?;
         let refuse = |why: String| {
             Error::Invalid(format!(
                 "prune cannot run: {why}. Nothing was deleted; run `arca check` to see what \
@@ -498,5 +503,17 @@ mod tests {
             .to_string();
         assert!(e.contains("cannot run") && e.contains(&s1[..8]), "{e}");
         assert_eq!(objects(&storage), all);
+        // As the message says: forget the damaged snapshot, then prune.
+        let forgot = repo
+            .forget(&[s1[..8].to_string()], &KeepPolicy::default(), false)
+            .unwrap();
+        assert_eq!(forgot.removed_unreadable.len(), 1);
+        assert_eq!(forgot.kept.len(), 2);
+        repo.prune(&PruneOptions::default()).unwrap();
+        assert!(
+            repo.check(&CheckOptions { read_data: true })
+                .unwrap()
+                .is_ok()
+        );
     }
 }
