@@ -961,18 +961,48 @@ fn forget(
     dry_run: bool,
     then_prune: bool,
 ) -> Result<u8, String> {
+    if dry_run && then_prune {
+        return Err(
+            "--dry-run cannot show what --prune would free before the snapshots are gone: \
+             check the list with `arca forget ... --dry-run`, then forget and run \
+             `arca prune --dry-run`"
+                .into(),
+        );
+    }
     let repo = open(cli)?;
     let result = repo.forget(ids, policy, dry_run);
     print_warnings(&repo);
     let summary = result.map_err(|e| e.to_string())?;
-    let pruned = if then_prune {
-        Some(run_prune(&repo, dry_run, 25)?)
-    } else {
-        None
-    };
+    let verb = if dry_run { "would remove" } else { "removed" };
+    if !cli.json {
+        // Before pruning: whatever prune says, these are gone.
+        for (name, s) in &summary.removed {
+            println!(
+                "{verb} snapshot {}  {}  {}  {}",
+                name.short(),
+                format_time(s.time),
+                s.hostname,
+                s.source_display()
+            );
+        }
+        for name in &summary.removed_unreadable {
+            println!("{verb} snapshot {} (it could not be read)", name.short());
+        }
+        println!(
+            "{} snapshot(s) {verb}, {} kept",
+            summary.removed.len() + summary.removed_unreadable.len(),
+            summary.kept.len()
+        );
+    }
+    let pruned = then_prune.then(|| run_prune(&repo, false, 25));
     if cli.json {
         let list = |l: &[(ObjectName, Snapshot)]| -> Vec<serde_json::Value> {
             l.iter().map(|(n, s)| snapshot_json(n, s)).collect()
+        };
+        let (prune, prune_error) = match &pruned {
+            Some(Ok(p)) => (Some(p), None),
+            Some(Err(e)) => (None, Some(e)),
+            None => (None, None),
         };
         println!(
             "{}",
@@ -981,31 +1011,18 @@ fn forget(
                 "removed": list(&summary.removed),
                 "removed_unreadable": summary.removed_unreadable.iter().map(|n| n.to_hex()).collect::<Vec<_>>(),
                 "kept": list(&summary.kept),
-                "prune": pruned,
+                "prune": prune,
+                "prune_error": prune_error,
             })
         );
+        if let Some(e) = prune_error {
+            eprintln!("error: the snapshots were removed, but prune failed: {e}");
+            return Ok(1);
+        }
         return Ok(0);
     }
-    let verb = if dry_run { "would remove" } else { "removed" };
-    for (name, s) in &summary.removed {
-        println!(
-            "{verb} snapshot {}  {}  {}  {}",
-            name.short(),
-            format_time(s.time),
-            s.hostname,
-            s.source_display()
-        );
-    }
-    for name in &summary.removed_unreadable {
-        println!("{verb} snapshot {} (it could not be read)", name.short());
-    }
-    println!(
-        "{} snapshot(s) {verb}, {} kept",
-        summary.removed.len() + summary.removed_unreadable.len(),
-        summary.kept.len()
-    );
     match pruned {
-        Some(p) => print_prune(&p),
+        Some(p) => print_prune(&p.map_err(|e| format!("the snapshots were removed, but {e}"))?),
         None if !dry_run && !summary.removed.is_empty() => {
             println!("run `arca prune` to free the data only those snapshots used")
         }

@@ -93,6 +93,9 @@ struct Job {
 
 /// State the workers share.
 struct Shared {
+    /// The backup's lock: checked before each index file and the snapshot,
+    /// so nothing is written once a prune may have run.
+    lock: Option<crate::LockValidity>,
     pending: Mutex<Vec<PackInfo>>,
     bytes_added: AtomicU64,
     failed: AtomicBool,
@@ -150,7 +153,7 @@ impl Repository {
         let source_bytes = source.as_os_str().as_bytes().to_vec();
         // Shared: other backups may run too, but not a prune, which could
         // delete packs this backup deduplicates against.
-        let _lock = self.lock(crate::LockKind::Shared)?;
+        let lock = self.lock(crate::LockKind::Shared)?;
         // Snapshots before the index (the reverse of write order): the
         // parent's blobs are then in the index unless it is damaged.
         let parent = match &opts.parent {
@@ -172,6 +175,7 @@ impl Repository {
             opts.workers
         };
         let shared = Shared {
+            lock: Some(lock.validity()),
             pending: Mutex::new(Vec::new()),
             bytes_added: AtomicU64::new(0),
             failed: AtomicBool::new(false),
@@ -235,7 +239,9 @@ impl Repository {
             dirs: stats.dirs,
             bytes: stats.bytes_total,
         };
+        lock.ensure()?;
         let name = self.write_snapshot(&snapshot)?;
+        drop(lock);
         Ok(BackupSummary {
             snapshot: name.to_hex(),
             parent: parent.map(|(n, _)| n.to_hex()),
@@ -333,6 +339,9 @@ impl Repository {
             }
             std::mem::take(&mut *pending)
         };
+        if let Some(lock) = &shared.lock {
+            lock.ensure()?;
+        }
         let size = self.write_index(&packs)?;
         shared.bytes_added.fetch_add(size, Ordering::Relaxed);
         Ok(())
@@ -687,6 +696,7 @@ mod tests {
         let repo = Repository::init(Storage::memory(), &BackupKey::generate()).unwrap();
         let index = Index::default();
         let shared = Shared {
+            lock: None,
             pending: Mutex::new(Vec::new()),
             bytes_added: AtomicU64::new(0),
             failed: AtomicBool::new(false),

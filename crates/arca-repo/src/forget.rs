@@ -163,7 +163,7 @@ impl Repository {
         for (name, snap) in list.readable {
             if remove.contains(&name) {
                 if !dry_run {
-                    self.storage().delete(&snapshot_path(&name))?;
+                    self.delete_snapshot(&name)?;
                 }
                 summary.removed.push((name, snap));
             } else {
@@ -173,12 +173,24 @@ impl Repository {
         for (name, _) in list.unreadable {
             if remove.contains(&name) {
                 if !dry_run {
-                    self.storage().delete(&snapshot_path(&name))?;
+                    self.delete_snapshot(&name)?;
                 }
                 summary.removed_unreadable.push(name);
             }
         }
         Ok(summary)
+    }
+
+    /// Deletes a snapshot object; one already gone (another forget got
+    /// there first) counts as deleted.
+    fn delete_snapshot(&self, name: &ObjectName) -> Result<()> {
+        match self.storage().delete(&snapshot_path(name)) {
+            Err(Error::Storage {
+                source: object_store::Error::NotFound { .. },
+                ..
+            }) => Ok(()),
+            other => other,
+        }
     }
 
     /// Snapshot names for id prefixes; unreadable snapshots can be named

@@ -33,7 +33,7 @@ pub use forget::{ForgetSummary, KeepPolicy};
 pub use format::{FORMAT_VERSION, MAGIC};
 pub use id::{BlobId, BlobType, ObjectName};
 pub use index::Index;
-pub use lock::{Lock, LockKind};
+pub use lock::{Lock, LockKind, LockValidity};
 pub use prune::{PruneOptions, PruneSummary};
 pub use repo::{Config, Repository};
 pub use restore::{RestoreOptions, RestoreProgress, RestoreSummary};

@@ -49,6 +49,49 @@ struct LockInfo {
     refreshed: i64,
 }
 
+/// Whether a held lock still protects its holder: it was refreshed
+/// recently (wall clock, which keeps counting while the machine sleeps), and
+/// its object was never found gone (deleted by another process as stale).
+#[derive(Clone, Debug)]
+pub struct LockValidity(Arc<Mutex<(i64, bool)>>);
+
+/// A holder stops trusting its lock this long after the last successful
+/// refresh, well before others may call it stale.
+const TRUST_SECS: i64 = STALE_AFTER_SECS - 600;
+
+impl LockValidity {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new((now().0, false))))
+    }
+
+    fn refreshed(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).0 = now().0;
+    }
+
+    fn lost(&self) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).1 = true;
+    }
+
+    /// Fails if the lock may no longer protect its holder. Call it before
+    /// each write that others must not see half of (an index, a snapshot,
+    /// prune's deletions).
+    pub fn ensure(&self) -> Result<()> {
+        let (last, lost) = *self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let why = if lost {
+            "another arca removed this process's lock as stale"
+        } else if now().0.saturating_sub(last) > TRUST_SECS {
+            "this process could not refresh its lock for too long (was the machine asleep or \
+             the storage unreachable?)"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Locked(format!(
+            "{why}: a prune may have run meanwhile, so this operation stops here without \
+             writing more; nothing it wrote before is lost. Run it again"
+        )))
+    }
+}
+
 /// A lock held on a repository; released (its object deleted) when dropped.
 #[derive(Debug)]
 pub struct Lock {
@@ -56,6 +99,7 @@ pub struct Lock {
     storage: Storage,
     /// The current lock object; each refresh replaces it.
     path: Arc<Mutex<String>>,
+    validity: LockValidity,
     /// Dropping it wakes and stops the refresher.
     stop: Option<Sender<()>>,
     refresher: Option<JoinHandle<()>>,
@@ -70,6 +114,16 @@ impl LockInfo {
 impl Lock {
     pub fn kind(&self) -> LockKind {
         self.kind
+    }
+
+    /// See [`LockValidity::ensure`].
+    pub fn ensure(&self) -> Result<()> {
+        self.validity.ensure()
+    }
+
+    /// A handle for threads that must check the lock too.
+    pub fn validity(&self) -> LockValidity {
+        self.validity.clone()
     }
 }
 
@@ -104,15 +158,29 @@ fn refresh_loop(
     meta: SubKey,
     mut info: LockInfo,
     path: Arc<Mutex<String>>,
+    validity: LockValidity,
     stop: Receiver<()>,
     every: Duration,
 ) {
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(every) {
+        let current = path.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        // Gone: another process judged it stale. Writing a new one now
+        // would hide that a prune may have run: stop, and let the holder
+        // find out at its next `ensure`.
+        match storage.get(&current) {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                validity.lost();
+                return;
+            }
+            Err(_) => continue, // unreachable storage: retried at the next tick
+        }
         info.refreshed = now().0;
         // A failed write is retried at the next tick; the old lock stays.
         let Ok(new) = put_lock(&storage, &meta, &info) else {
             continue;
         };
+        validity.refreshed();
         let old = std::mem::replace(&mut *path.lock().unwrap_or_else(|p| p.into_inner()), new);
         let _ = storage.delete(&old);
     }
@@ -142,20 +210,22 @@ impl Repository {
             kind,
             storage: self.storage().clone(),
             path: Arc::new(Mutex::new(own.clone())),
+            validity: LockValidity::new(),
             stop: None,
             refresher: None,
         };
         // On any error from here on, dropping `lock` deletes our object.
         self.check_others(kind, &own)?;
         let (stop, stopped) = mpsc::channel();
-        let (storage, meta, path) = (
+        let (storage, meta, path, validity) = (
             lock.storage.clone(),
             self.keys.meta.clone(),
             lock.path.clone(),
+            lock.validity.clone(),
         );
         let refresher = std::thread::Builder::new()
             .name("arca-lock".into())
-            .spawn(move || refresh_loop(storage, meta, info, path, stopped, refresh))
+            .spawn(move || refresh_loop(storage, meta, info, path, validity, stopped, refresh))
             .map_err(|e| Error::Invalid(format!("cannot start the lock refresh thread: {e}")))?;
         lock.stop = Some(stop);
         lock.refresher = Some(refresher);
@@ -463,6 +533,31 @@ mod tests {
         refused(b.lock(LockKind::Exclusive));
         drop(lock);
         assert!(locks(&storage).is_empty());
+    }
+
+    #[test]
+    fn a_lock_removed_by_another_process_is_lost_and_its_holder_stops() {
+        let (storage, a, b) = two_handles();
+        let lock = a
+            .lock_with(LockKind::Shared, Duration::from_millis(50))
+            .unwrap();
+        assert!(lock.ensure().is_ok());
+        // Another process judged it stale (say, this machine slept).
+        assert_eq!(b.unlock(true).unwrap(), 1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lock.ensure().is_ok() {
+            assert!(Instant::now() < deadline, "the loss was never noticed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let e = lock.ensure().unwrap_err().to_string();
+        assert!(e.contains("removed this process's lock"), "{e}");
+        // It does not come back behind the other process's back.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(locks(&storage).is_empty());
+        // And a lock not refreshed for too long is not trusted either.
+        let old = LockValidity::new();
+        old.0.lock().unwrap().0 -= TRUST_SECS + 1;
+        assert!(old.ensure().is_err());
     }
 
     #[test]

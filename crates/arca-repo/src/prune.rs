@@ -89,7 +89,7 @@ impl Repository {
     pub fn prune(&self, opts: &PruneOptions) -> Result<PruneSummary> {
         let started = Instant::now();
         // A dry run only reads: a shared lock keeps a real prune out.
-        let _lock = self.lock(if opts.dry_run {
+        let lock = self.lock(if opts.dry_run {
             LockKind::Shared
         } else {
             LockKind::Exclusive
@@ -115,6 +115,9 @@ impl Repository {
         let mut infos: HashMap<ObjectName, PackInfo> = HashMap::new();
         let mut index = Index::default();
         for (path, _) in self.storage().list("index")? {
+            if name_from_path(&path).is_err() {
+                continue; // a stray file (`.DS_Store`): not an index, not ours
+            }
             let packs = self.read_index_file(&path).map_err(|e| {
                 refuse(format!(
                     "index file {path} cannot be read ({e}), so the packs it lists are unknown"
@@ -268,13 +271,17 @@ impl Repository {
         // New index, then away with the old one, then the packs.
         // (Index files are sealed with a random salt: a new one never has an
         // old one's name.)
+        // Before each step: a lapsed lock means a backup may be running.
+        lock.ensure()?;
         for chunk in staying.chunks(PACKS_PER_INDEX_FILE) {
             self.write_index(chunk)?;
         }
+        lock.ensure()?;
         for path in &old_index_files {
             self.storage().delete(path)?;
             summary.index_files_replaced += 1;
         }
+        lock.ensure()?;
         for path in &doomed {
             self.storage().delete(path)?;
         }
@@ -484,6 +491,63 @@ mod tests {
         assert!(report.is_ok() && report.notes.is_empty(), "{report:?}");
         restored(&repo, &s3, dir.path());
         let _ = storage;
+    }
+
+    /// Every file below `dir`, as (relative path, contents), sorted.
+    fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                    out.push((rel, fs::read(&p).unwrap()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn nested_folders_shared_by_snapshots_survive_prune_at_any_threshold() {
+        for threshold in [0.0, 1.0] {
+            let dir = tempfile::tempdir().unwrap();
+            let storage = Storage::memory();
+            let repo = Repository::init(storage.clone(), &key()).unwrap();
+            let src = dir.path().join("src");
+            fs::create_dir_all(src.join("a/b/c")).unwrap();
+            fs::write(src.join("a/b/c/deep"), random(300_000)).unwrap();
+            fs::write(src.join("a/top"), random(200_000)).unwrap();
+            let s1 = backup(&repo, &src);
+            // `a` changes; `a/b` and `a/b/c` stay the same trees.
+            fs::write(src.join("a/top"), random(200_000)).unwrap();
+            fs::create_dir_all(src.join("x/y")).unwrap();
+            fs::write(src.join("x/y/new"), random(100_000)).unwrap();
+            let s2 = backup(&repo, &src);
+            let s3 = backup(&repo, &src);
+            repo.forget(&[s1], &KeepPolicy::default(), false).unwrap();
+            let summary = repo
+                .prune(&PruneOptions {
+                    dry_run: false,
+                    repack_unused: threshold,
+                })
+                .unwrap();
+            assert!(summary.blobs_removed > 0 || threshold == 1.0, "{summary:?}");
+            let report = repo.check(&CheckOptions { read_data: true }).unwrap();
+            assert!(report.is_ok(), "{threshold}: {:?}", report.errors);
+            for s in [&s2, &s3] {
+                let out = dir.path().join(format!("out-{s}"));
+                repo.restore(s, &out, &RestoreOptions::default()).unwrap();
+                assert!(
+                    files(&out) == files(&src),
+                    "{threshold}: snapshot {s} changed"
+                );
+            }
+        }
     }
 
     #[test]
