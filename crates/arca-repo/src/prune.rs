@@ -551,6 +551,47 @@ mod tests {
     }
 
     #[test]
+    fn blobs_stored_twice_stay_restorable_whichever_copy_prune_keeps() {
+        for threshold in [0.0, 0.25, 1.0] {
+            let dir = tempfile::tempdir().unwrap();
+            let (repo, _storage, [s1, s2, s3], _) = three_generations(dir.path());
+            let want_2 = restored(&repo, &s2, dir.path());
+            let want_3 = restored(&repo, &s3, dir.path());
+            // A second copy of every blob in one more pack, listed by one
+            // more index file: what two devices backing up the same data at
+            // once leave behind. Which copy the index finds first depends on
+            // the listing order of index files.
+            let index = repo.load_index().unwrap();
+            let mut copy = PackWriter::new(&repo.keys.blob);
+            let mut z = zstd::bulk::Compressor::new(ZSTD_LEVEL).unwrap();
+            let mut ids: Vec<BlobId> = index.ids().copied().collect();
+            ids.sort_by_key(|id| id.0);
+            for id in ids {
+                let kind = index.get(&id).unwrap().entry.kind;
+                let data = repo.read_blob(&index, kind, &id).unwrap();
+                copy.add(&mut z, kind, id, &data);
+            }
+            let info = repo.put_pack(copy).unwrap();
+            repo.write_index(&[info]).unwrap();
+
+            repo.forget(&[s1], &KeepPolicy::default(), false).unwrap();
+            repo.prune(&PruneOptions {
+                dry_run: false,
+                repack_unused: threshold,
+            })
+            .unwrap();
+            let report = repo.check(&CheckOptions { read_data: true }).unwrap();
+            assert!(report.is_ok(), "{threshold}: {:?}", report.errors);
+            let out = dir.path().join("after");
+            assert_eq!(restored(&repo, &s2, &out), want_2, "{threshold}");
+            assert_eq!(restored(&repo, &s3, &out), want_3, "{threshold}");
+            // Prune again: still whole.
+            repo.prune(&PruneOptions::default()).unwrap();
+            assert_eq!(restored(&repo, &s3, &dir.path().join("again")), want_3);
+        }
+    }
+
+    #[test]
     fn prune_refuses_when_a_snapshot_cannot_be_read() {
         let dir = tempfile::tempdir().unwrap();
         let (repo, storage, [s1, ..], _) = three_generations(dir.path());
