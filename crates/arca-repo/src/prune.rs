@@ -76,6 +76,22 @@ pub struct PruneSummary {
     pub duration_secs: f64,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Tests: the step after which prune stops as if killed (0: never).
+    static CRASH_AFTER: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+
+/// Where a test can stop prune as if the process were killed.
+fn crash_point(step: u8) -> Result<()> {
+    #[cfg(test)]
+    if CRASH_AFTER.with(|c| c.get()) == step {
+        return Err(Error::Invalid(format!("simulated crash after step {step}")));
+    }
+    let _ = step;
+    Ok(())
+}
+
 /// One pack's fate.
 enum Fate {
     Keep,
@@ -272,18 +288,24 @@ impl Repository {
         // (Index files are sealed with a random salt: a new one never has an
         // old one's name.)
         // Before each step: a lapsed lock means a backup may be running.
+        crash_point(1)?;
         lock.ensure()?;
         for chunk in staying.chunks(PACKS_PER_INDEX_FILE) {
             self.write_index(chunk)?;
         }
+        crash_point(2)?;
         lock.ensure()?;
         for path in &old_index_files {
             self.storage().delete(path)?;
             summary.index_files_replaced += 1;
         }
+        crash_point(3)?;
         lock.ensure()?;
-        for path in &doomed {
+        for (i, path) in doomed.iter().enumerate() {
             self.storage().delete(path)?;
+            if i == 0 {
+                crash_point(4)?;
+            }
         }
         summary.duration_secs = started.elapsed().as_secs_f64();
         Ok(summary)
@@ -588,6 +610,39 @@ mod tests {
             // Prune again: still whole.
             repo.prune(&PruneOptions::default()).unwrap();
             assert_eq!(restored(&repo, &s3, &dir.path().join("again")), want_3);
+        }
+    }
+
+    #[test]
+    fn a_prune_killed_after_any_step_loses_nothing_and_the_next_one_finishes() {
+        for step in 1..=4u8 {
+            let dir = tempfile::tempdir().unwrap();
+            let (repo, _storage, [s1, s2, s3], _) = three_generations(dir.path());
+            let want_2 = restored(&repo, &s2, dir.path());
+            let want_3 = restored(&repo, &s3, dir.path());
+            repo.forget(&[s1], &KeepPolicy::default(), false).unwrap();
+            // Rewrite whatever is partly unused, so every step has work.
+            let opts = PruneOptions {
+                dry_run: false,
+                repack_unused: 0.0,
+            };
+            CRASH_AFTER.with(|c| c.set(step));
+            let e = repo.prune(&opts).unwrap_err().to_string();
+            CRASH_AFTER.with(|c| c.set(0));
+            assert!(e.contains("simulated crash"), "{step}: {e}");
+
+            let report = repo.check(&CheckOptions { read_data: true }).unwrap();
+            assert!(report.is_ok(), "after step {step}: {:?}", report.errors);
+            let out = dir.path().join(format!("crashed-{step}"));
+            assert_eq!(restored(&repo, &s2, &out), want_2, "after step {step}");
+            assert_eq!(restored(&repo, &s3, &out), want_3, "after step {step}");
+
+            repo.prune(&opts).unwrap();
+            let report = repo.check(&CheckOptions { read_data: true }).unwrap();
+            assert!(report.is_ok(), "{step}: {:?}", report.errors);
+            assert!(report.notes.is_empty(), "{step}: {:?}", report.notes);
+            let out = dir.path().join(format!("finished-{step}"));
+            assert_eq!(restored(&repo, &s3, &out), want_3, "{step}");
         }
     }
 
