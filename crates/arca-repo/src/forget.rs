@@ -17,6 +17,7 @@ use crate::id::ObjectName;
 use crate::lock::LockKind;
 use crate::repo::Repository;
 use crate::snapshot::{Snapshot, snapshot_path};
+use crate::time::civil;
 
 /// Which snapshots to keep. A rule of 0 keeps nothing by itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,21 +94,6 @@ type Period = fn(i64) -> i64;
 
 fn days(t: i64) -> i64 {
     t.div_euclid(86_400)
-}
-
-/// (year, month 1-12, day) of a day count since 1970-01-01 (proleptic
-/// Gregorian; Howard Hinnant's `civil_from_days`).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// What `forget` removed (or, in a dry run, would remove) and kept.
@@ -258,14 +244,6 @@ mod tests {
     }
 
     const DAY: i64 = 86_400;
-
-    #[test]
-    fn calendar_matches_known_dates() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(days(951_782_400)), (2000, 2, 29));
-        assert_eq!(civil(days(1_795_737_600)), (2026, 11, 27));
-        assert_eq!(civil(-1), (1969, 12, 31));
-    }
 
     #[test]
     fn policies_keep_the_newest_of_each_period() {

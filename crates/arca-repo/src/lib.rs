@@ -21,6 +21,7 @@ mod restore;
 mod settings;
 mod snapshot;
 mod storage;
+mod time;
 mod tree;
 #[cfg(test)]
 mod vectors;
@@ -39,4 +40,5 @@ pub use repo::{Config, Repository};
 pub use restore::{RestoreOptions, RestoreProgress, RestoreSummary};
 pub use snapshot::Snapshot;
 pub use storage::Storage;
+pub use time::format_utc;
 pub use tree::{Node, NodeKind, Tree};

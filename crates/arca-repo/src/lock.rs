@@ -23,6 +23,7 @@ use crate::format::{self, MetaKind};
 use crate::id::ObjectName;
 use crate::repo::{Repository, now};
 use crate::storage::Storage;
+use crate::time::format_utc;
 
 /// A lock not refreshed for this long is stale: its holder is taken to be gone.
 const STALE_AFTER_SECS: i64 = 1800;
@@ -325,8 +326,8 @@ fn held_by(l: &LockInfo) -> Error {
         l.username,
         l.hostname,
         l.pid,
-        utc(l.created),
-        utc(l.refreshed),
+        format_utc(l.created),
+        format_utc(l.refreshed),
         STALE_AFTER_SECS / 60,
     ))
 }
@@ -336,21 +337,6 @@ fn hostname() -> String {
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
-}
-
-/// `YYYY-MM-DD hh:mm:ss` of unix seconds, in UTC.
-fn utc(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let (h, min, s) = (rem / 3600, rem / 60 % 60, rem % 60);
-    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}")
 }
 
 impl Repository {
@@ -558,11 +544,5 @@ mod tests {
         let old = LockValidity::new();
         old.0.lock().unwrap().0 -= TRUST_SECS + 1;
         assert!(old.ensure().is_err());
-    }
-
-    #[test]
-    fn times_are_shown_in_utc() {
-        assert_eq!(utc(0), "1970-01-01 00:00:00");
-        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20");
     }
 }
