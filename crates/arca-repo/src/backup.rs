@@ -381,7 +381,8 @@ struct ReadFile {
     stable: bool,
 }
 
-fn hostname() -> String {
+/// This machine's name, as snapshots and locks record it.
+pub(crate) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())

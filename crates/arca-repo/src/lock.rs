@@ -200,7 +200,7 @@ impl Repository {
         let t = now().0;
         let info = LockInfo {
             kind,
-            hostname: hostname(),
+            hostname: crate::backup::hostname(),
             username: std::env::var("USER").unwrap_or_default(),
             pid: std::process::id(),
             created: t,
@@ -330,13 +330,6 @@ fn held_by(l: &LockInfo) -> Error {
         format_utc(l.refreshed),
         STALE_AFTER_SECS / 60,
     ))
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_default()
 }
 
 impl Repository {
